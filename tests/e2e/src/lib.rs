@@ -1,0 +1,567 @@
+//! Shared harness for the end-to-end tests (`tests/e2e/tests/*.rs`, one file per protocol).
+//!
+//! ```no_run
+//! use e2e::{run, TestEnv};
+//! use std::time::Duration;
+//! let env = TestEnv::new();
+//! let out = run(
+//!     env.cmd("entra-cred").args(["token", "--scope", "x/.default"]),
+//!     None,
+//!     Duration::from_secs(30),
+//! );
+//! assert_eq!(out.code, 0, "{}", out.stderr);
+//! env.assert_clean_stderr(&out);
+//! ```
+
+pub use entra_emulator::{self as emulator, Emulator, Endpoint, Fault, Options};
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Barrier, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The workspace binaries (the ones `cmd` resolves to the target dir).
+pub const WORKSPACE_BINS: [&str; 6] = [
+    "entra-cred",
+    "git-credential-entra",
+    "docker-credential-entra",
+    "kubectl-entra",
+    "entra-credential-process",
+    "entra-emulator",
+];
+
+// ----- binaries --------------------------------------------------------------------------------
+
+/// The directory holding the workspace binaries of this test's profile
+/// (`<target>/<profile>/`, derived from the test executable in `<target>/<profile>/deps/`).
+pub fn bin_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current_exe");
+        let mut dir = exe.parent().expect("test exe has a parent").to_path_buf();
+        if dir.file_name().map(|n| n == "deps").unwrap_or(false) {
+            dir.pop();
+        }
+        dir
+    })
+    .clone()
+}
+
+/// Path of a workspace binary in this test's target dir and profile. Builds the workspace
+/// binaries first (once per process).
+pub fn bin(name: &str) -> PathBuf {
+    ensure_built();
+    let p = bin_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        p.exists(),
+        "{} does not exist after building the workspace",
+        p.display()
+    );
+    p
+}
+
+/// Run `$CARGO build --workspace --bins` (same profile and target dir as this test) once per
+/// process; fails the test with cargo's stderr if the build fails. Skipped when
+/// `E2E_SKIP_BUILD=1` (CI that has just built everything).
+pub fn ensure_built() {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = BUILT.get_or_init(|| {
+        if std::env::var_os("E2E_SKIP_BUILD").is_some_and(|v| v == "1") {
+            return Ok(());
+        }
+        let dir = bin_dir();
+        let profile = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "debug".into());
+        let parent = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        // <target>/<profile> or <target>/<triple>/<profile>
+        let (target_dir, triple) = if parent.join("CACHEDIR.TAG").exists() {
+            (parent, None)
+        } else {
+            let triple = parent.file_name().map(|n| n.to_string_lossy().into_owned());
+            (
+                parent.parent().map(Path::to_path_buf).unwrap_or(parent),
+                triple,
+            )
+        };
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+        let mut c = Command::new(cargo);
+        c.args(["build", "--workspace", "--bins", "--manifest-path"])
+            .arg(&manifest)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .stdin(Stdio::null());
+        match profile.as_str() {
+            "debug" => {}
+            "release" => {
+                c.arg("--release");
+            }
+            other => {
+                c.args(["--profile", other]);
+            }
+        }
+        if let Some(t) = triple {
+            c.args(["--target", &t]);
+        }
+        match c.output() {
+            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) => Err(format!(
+                "`cargo build --workspace --bins` failed ({}):\n{}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr)
+            )),
+            Err(e) => Err(format!("cannot run cargo: {e}")),
+        }
+    });
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
+
+// ----- running processes ----------------------------------------------------------------------
+
+/// What a finished process did.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// Exit code; `128 + signal` when killed by a signal.
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl RunOutput {
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+    /// Assert exit 0 (showing stderr otherwise) and return self.
+    #[track_caller]
+    pub fn ok(self) -> RunOutput {
+        assert_eq!(
+            self.code, 0,
+            "expected success\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+    /// Assert this exit code and return self.
+    #[track_caller]
+    pub fn code_is(self, code: i32) -> RunOutput {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Run `cmd` to completion, feeding `stdin` (else stdin as configured, `null` from
+/// [`TestEnv::cmd`]), capturing stdout and stderr. Kills the child and fails the test if it
+/// runs longer than `timeout`.
+#[track_caller]
+pub fn run(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Duration) -> RunOutput {
+    match try_run(cmd, stdin, timeout) {
+        Ok(o) => o,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Like [`run`] but returns the timeout (or spawn failure) as an error instead of panicking.
+pub fn try_run(
+    cmd: &mut Command,
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<RunOutput, String> {
+    let start = Instant::now();
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let desc = format!("{cmd:?}");
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {desc}: {e}"))?;
+    let writer = match (stdin, child.stdin.take()) {
+        (Some(data), Some(mut pipe)) => {
+            let data = data.to_vec();
+            Some(std::thread::spawn(move || {
+                let _ = pipe.write_all(&data);
+                // dropping the pipe closes it: EOF for the child
+            }))
+        }
+        _ => None,
+    };
+    let reader = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out_t = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err_t = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Ok(s),
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(());
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(format!("waiting for {desc}: {e}")),
+        }
+    };
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    // A grandchild may still hold the pipes open; don't wait for it forever.
+    let stdout = join_with_deadline(out_t, Duration::from_secs(5));
+    let stderr = join_with_deadline(err_t, Duration::from_secs(5));
+    let elapsed = start.elapsed();
+    match status {
+        Ok(s) => Ok(RunOutput {
+            code: exit_code(&s),
+            stdout,
+            stderr,
+            elapsed,
+        }),
+        Err(()) => Err(format!(
+            "TIMEOUT: {desc} still running after {timeout:?}; killed\n--- stdout:\n{stdout}\n--- stderr:\n{stderr}"
+        )),
+    }
+}
+
+fn join_with_deadline(t: std::thread::JoinHandle<String>, d: Duration) -> String {
+    let start = Instant::now();
+    while !t.is_finished() {
+        if start.elapsed() > d {
+            return "<output still open after the process exited>".into();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    t.join().unwrap_or_default()
+}
+
+fn exit_code(s: &std::process::ExitStatus) -> i32 {
+    if let Some(c) = s.code() {
+        return c;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = s.signal() {
+            return 128 + sig;
+        }
+    }
+    -1
+}
+
+/// Start `n` processes (`make_cmd(i)`) as close to simultaneously as possible, each fed
+/// `stdin`, and collect every output in order. Fails the test if any exceeds `timeout`.
+#[track_caller]
+pub fn spawn_many(
+    n: usize,
+    mut make_cmd: impl FnMut(usize) -> Command,
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+) -> Vec<RunOutput> {
+    let barrier = Arc::new(Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let mut cmd = make_cmd(i);
+            let stdin = stdin.map(<[u8]>::to_vec);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                try_run(&mut cmd, stdin.as_deref(), timeout)
+            })
+        })
+        .collect();
+    let results: Vec<Result<RunOutput, String>> = handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err("runner thread panicked".into()))
+        })
+        .collect();
+    let errors: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    if !errors.is_empty() {
+        panic!(
+            "{} of {n} processes failed to run:\n{}",
+            errors.len(),
+            errors
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    results.into_iter().filter_map(Result::ok).collect()
+}
+
+// ----- secret hygiene -------------------------------------------------------------------------
+
+/// Fail the test if `haystack` contains any of `secrets` (secrets shorter than 6 characters are
+/// ignored; for JWTs the signature part alone also counts). The message names the secret only
+/// by its first characters.
+#[track_caller]
+pub fn assert_no_secret(haystack: &str, secrets: &[&str]) {
+    if let Some(s) = find_secret(haystack, secrets) {
+        panic!(
+            "a secret ({}...) leaked into:\n{}",
+            &s[..s.len().min(8)],
+            haystack.replace(s, "<SECRET>")
+        );
+    }
+}
+
+fn find_secret<'a>(haystack: &str, secrets: &[&'a str]) -> Option<&'a str> {
+    for s in secrets {
+        if s.len() < 6 {
+            continue;
+        }
+        if haystack.contains(s) {
+            return Some(s);
+        }
+        let parts: Vec<&str> = s.split('.').collect();
+        if parts.len() == 3 && parts[2].len() >= 20 && haystack.contains(parts[2]) {
+            return Some(s);
+        }
+    }
+    None
+}
+
+// ----- the test environment -------------------------------------------------------------------
+
+/// A started emulator plus a private temp dir (`home/`, `config/`, `cache/`) and a clean
+/// environment for the processes under test.
+pub struct TestEnv {
+    emu: Emulator,
+    dir: tempfile::TempDir,
+    extra_env: Vec<(String, String)>,
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        TestEnv::new()
+    }
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        TestEnv::with_options(Options::default())
+    }
+
+    pub fn with_options(opts: Options) -> TestEnv {
+        let emu = Emulator::start(opts).expect("start emulator");
+        let dir = tempfile::Builder::new()
+            .prefix("entra-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        for d in ["home", "config", "cache", "home/.config", "home/.cache"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("create test dirs");
+        }
+        TestEnv {
+            emu,
+            dir,
+            extra_env: Vec::new(),
+        }
+    }
+
+    pub fn emu(&self) -> &Emulator {
+        &self.emu
+    }
+    /// Shortcut for `emu().state()`.
+    pub fn state(&self) -> &entra_emulator::State {
+        self.emu.state()
+    }
+    /// The temp dir root.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+    /// `$HOME` of the processes under test.
+    pub fn home(&self) -> PathBuf {
+        self.root().join("home")
+    }
+    /// `$ENTRA_CRED_CACHE_DIR`.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root().join("cache")
+    }
+    /// `$ENTRA_CRED_CONFIG` (not created until [`TestEnv::write_config`]).
+    pub fn config_path(&self) -> PathBuf {
+        self.root().join("config").join("config.toml")
+    }
+
+    /// Write the entra-cred config file; returns its path.
+    pub fn write_config(&self, toml: &str) -> PathBuf {
+        let p = self.config_path();
+        std::fs::write(&p, toml).expect("write config");
+        p
+    }
+
+    /// Add a variable to every command made from now on (after the defaults, so it can
+    /// override them).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.extra_env.push((key.into(), value.into()));
+    }
+
+    /// A command for a workspace binary (built on first use) or, for any other name, a program
+    /// found on `PATH`, with a clean environment:
+    /// `PATH` (target bin dir first), `LANG=C`, `HOME`, `XDG_CONFIG_HOME`, `XDG_CACHE_HOME`,
+    /// `ENTRA_CRED_CACHE_DIR`, `ENTRA_CRED_CONFIG`, `AZURE_AUTHORITY_HOST=<entra url>`,
+    /// `ENTRA_CRED_KEYRING=file`, `ENTRA_CRED_HTTP_TIMEOUT=10`, `GIT_CONFIG_NOSYSTEM=1`; stdin null.
+    pub fn cmd(&self, name: &str) -> Command {
+        ensure_built();
+        let program = if WORKSPACE_BINS.contains(&name) {
+            bin(name)
+        } else {
+            PathBuf::from(name)
+        };
+        self.clean_command(program)
+    }
+
+    /// Like [`TestEnv::cmd`] for an outside program (curl, git, ...) without building the
+    /// workspace first.
+    pub fn tool(&self, name: &str) -> Command {
+        self.clean_command(PathBuf::from(name))
+    }
+
+    fn clean_command(&self, program: PathBuf) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear();
+        let mut paths = vec![bin_dir()];
+        if let Some(p) = std::env::var_os("PATH") {
+            paths.extend(std::env::split_paths(&p));
+        }
+        if let Ok(p) = std::env::join_paths(paths) {
+            c.env("PATH", p);
+        }
+        let home = self.home();
+        c.env("LANG", "C")
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("ENTRA_CRED_CACHE_DIR", self.cache_dir())
+            .env("ENTRA_CRED_CONFIG", self.config_path())
+            .env("AZURE_AUTHORITY_HOST", self.emu.entra_url())
+            .env("ENTRA_CRED_KEYRING", "file")
+            .env("ENTRA_CRED_HTTP_TIMEOUT", "10")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .current_dir(self.root())
+            .stdin(Stdio::null());
+        for (k, v) in &self.extra_env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Every secret the emulator issued or knows (tokens, client secrets, ...).
+    pub fn secrets(&self) -> Vec<String> {
+        self.emu.state().issued_secrets()
+    }
+
+    /// Assert no issued secret appears in `text`.
+    #[track_caller]
+    pub fn assert_no_secret_in(&self, text: &str) {
+        let s = self.secrets();
+        let refs: Vec<&str> = s.iter().map(String::as_str).collect();
+        assert_no_secret(text, &refs);
+    }
+
+    /// Assert no issued secret appears on the process's stderr.
+    #[track_caller]
+    pub fn assert_clean_stderr(&self, out: &RunOutput) {
+        self.assert_no_secret_in(&out.stderr);
+    }
+
+    /// Assert no issued secret sits in any file of the temp dir outside the cache dir (config,
+    /// home: git/docker/kube/aws configs, logs...).
+    #[track_caller]
+    pub fn assert_no_secret_in_files(&self) {
+        let s = self.secrets();
+        let refs: Vec<&str> = s.iter().map(String::as_str).collect();
+        let cache = self.cache_dir();
+        for f in walk(self.root()) {
+            if f.starts_with(&cache) {
+                continue;
+            }
+            if let Ok(bytes) = std::fs::read(&f) {
+                let text = String::from_utf8_lossy(&bytes);
+                if let Some(sec) = find_secret(&text, &refs) {
+                    panic!(
+                        "a secret ({}...) leaked into {}",
+                        &sec[..sec.len().min(8)],
+                        f.display()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Every regular file under `dir` (symlinks are not followed).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_detection() {
+        assert!(find_secret("abc token123 def", &["token123"]).is_some());
+        assert!(find_secret("abc", &["abc"]).is_none()); // too short to judge
+        let jwt = "aaaa.bbbb.cccccccccccccccccccccccccc";
+        assert!(find_secret("sig=cccccccccccccccccccccccccc", &[jwt]).is_some());
+        assert!(find_secret("nothing here", &[jwt]).is_none());
+    }
+
+    #[test]
+    fn run_times_out_and_kills() {
+        let mut c = Command::new("sleep");
+        c.arg("10");
+        let e = try_run(&mut c, None, Duration::from_millis(200)).unwrap_err();
+        assert!(e.starts_with("TIMEOUT"), "{e}");
+    }
+
+    #[test]
+    fn run_feeds_stdin() {
+        let mut c = Command::new("cat");
+        let o = run(&mut c, Some(b"hello"), Duration::from_secs(5));
+        assert_eq!(o.stdout, "hello");
+        assert_eq!(o.code, 0);
+    }
+}

@@ -51,7 +51,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                     .map_err(|_| format!("--port: bad port {port:?}"))?;
                 o.ports.insert(name.to_string(), port);
             }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+            other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
     Ok(o)

@@ -1,0 +1,226 @@
+//! Where long-lived secrets live: refresh tokens, ACR refresh tokens, AWS
+//! session credentials.
+//!
+//! `ENTRA_CRED_KEYRING` chooses: `auto` (default) puts them in the OS keyring
+//! when one is usable (macOS Keychain, Windows Credential Manager, the Secret
+//! Service on a Linux desktop, else the Linux kernel's persistent keyring) and
+//! otherwise in a 0600 file in the cache directory; `file` always uses the file;
+//! `keyring` insists on the keyring (an error when none is usable).
+//!
+//! Where each secret went is recorded next to it (in the cache file that refers
+//! to it), so that reading never probes: it asks the one store that has it.
+//! Access tokens are not here: they live in the cache directory, and a cache
+//! hit never touches the keyring.
+
+use crate::cache::file;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The keyring service name.
+const SERVICE: &str = "entra-cred";
+
+/// A store a secret can be kept in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKind {
+    /// A 0600 file in the cache directory.
+    File,
+    /// The freedesktop Secret Service (GNOME Keyring, KWallet).
+    SecretService,
+    /// The Linux kernel keyring (persistent keyring of the user).
+    KernelKeyring,
+    /// The platform keyring (macOS Keychain, Windows Credential Manager).
+    Native,
+}
+
+impl StoreKind {
+    /// A name for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::File => "file (0600) in the cache directory",
+            StoreKind::SecretService => "Secret Service keyring",
+            StoreKind::KernelKeyring => "Linux kernel keyring",
+            StoreKind::Native => "OS keyring",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Auto,
+    File,
+    Keyring,
+}
+
+/// The secret store of one cache directory.
+#[derive(Debug, Clone)]
+pub struct SecretStore {
+    dir: PathBuf,
+    /// Keys in the keyring are namespaced by the cache directory, so that two
+    /// cache directories (two users of one account, tests) never collide.
+    namespace: String,
+    mode: Mode,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FileSecret {
+    value: Secret<String>,
+}
+
+impl SecretStore {
+    /// The store for the cache directory `cache_dir`.
+    pub fn new(cache_dir: &Path) -> SecretStore {
+        let mode = match std::env::var("ENTRA_CRED_KEYRING")
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "file" | "none" | "off" | "no" | "0" => Mode::File,
+            "keyring" | "on" | "yes" | "1" => Mode::Keyring,
+            _ => Mode::Auto,
+        };
+        let namespace = crate::cache::short_hash(&cache_dir.to_string_lossy())[..12].to_string();
+        SecretStore {
+            dir: cache_dir.join("secrets"),
+            namespace,
+            mode,
+        }
+    }
+
+    fn file_path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.json"))
+    }
+
+    fn keyring_user(&self, key: &str) -> String {
+        format!("{key}@{}", self.namespace)
+    }
+
+    /// Keyring stores to try, best first.
+    fn keyring_candidates(&self) -> Vec<StoreKind> {
+        let mut v = Vec::new();
+        #[cfg(target_os = "linux")]
+        {
+            if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+                v.push(StoreKind::SecretService);
+            }
+            v.push(StoreKind::KernelKeyring);
+        }
+        #[cfg(any(target_os = "macos", windows))]
+        v.push(StoreKind::Native);
+        v
+    }
+
+    fn entry(&self, kind: StoreKind, key: &str) -> std::result::Result<keyring::Entry, String> {
+        let user = self.keyring_user(key);
+        match kind {
+            #[cfg(target_os = "linux")]
+            StoreKind::SecretService => {
+                let c =
+                    keyring::secret_service::SsCredential::new_with_target(None, SERVICE, &user)
+                        .map_err(|e| e.to_string())?;
+                Ok(keyring::Entry::new_with_credential(Box::new(c)))
+            }
+            #[cfg(target_os = "linux")]
+            StoreKind::KernelKeyring => {
+                let c =
+                    keyring::keyutils::KeyutilsCredential::new_with_target(None, SERVICE, &user)
+                        .map_err(|e| e.to_string())?;
+                Ok(keyring::Entry::new_with_credential(Box::new(c)))
+            }
+            StoreKind::Native => keyring::Entry::new(SERVICE, &user).map_err(|e| e.to_string()),
+            _ => Err("this keyring is not available on this platform".into()),
+        }
+    }
+
+    /// Stores `value` under `key`; returns the store it went to. When a
+    /// keyring is used, a file copy from an earlier run is removed.
+    pub fn put(&self, key: &str, value: &Secret<String>) -> Result<StoreKind> {
+        if self.mode != Mode::File {
+            let mut last_err = String::new();
+            for kind in self.keyring_candidates() {
+                match self
+                    .entry(kind, key)
+                    .and_then(|e| e.set_password(value.expose()).map_err(|e| e.to_string()))
+                {
+                    Ok(()) => {
+                        let _ = std::fs::remove_file(self.file_path(key));
+                        crate::debug!("secret {key} kept in the {}", kind.name());
+                        return Ok(kind);
+                    }
+                    Err(e) => {
+                        crate::debug!("{} not usable: {e}", kind.name());
+                        last_err = e;
+                    }
+                }
+            }
+            if self.mode == Mode::Keyring {
+                return Err(Error::Config(format!(
+                    "ENTRA_CRED_KEYRING=keyring, but no keyring is usable here ({})",
+                    crate::error::one_line(&last_err)
+                )));
+            }
+        }
+        file::write_json(
+            &self.file_path(key),
+            &FileSecret {
+                value: value.clone(),
+            },
+        )?;
+        Ok(StoreKind::File)
+    }
+
+    /// Reads the secret `key` from the store `kind` it was put in.
+    pub fn get(&self, key: &str, kind: StoreKind) -> Option<Secret<String>> {
+        match kind {
+            StoreKind::File => file::read_json::<FileSecret>(&self.file_path(key)).map(|f| f.value),
+            k => match self
+                .entry(k, key)
+                .and_then(|e| e.get_password().map_err(|e| e.to_string()))
+            {
+                Ok(v) => Some(Secret::new(v)),
+                Err(e) => {
+                    crate::debug!("secret {key} not found in the {}: {e}", k.name());
+                    None
+                }
+            },
+        }
+    }
+
+    /// Forgets the secret `key` wherever it may be.
+    pub fn delete(&self, key: &str) {
+        let _ = std::fs::remove_file(self.file_path(key));
+        if self.mode != Mode::File {
+            for kind in self.keyring_candidates() {
+                if let Ok(e) = self.entry(kind, key) {
+                    let _ = e.delete_credential();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_store_roundtrip() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = SecretStore {
+            dir: d.path().join("secrets"),
+            namespace: "t".into(),
+            mode: Mode::File,
+        };
+        let kind = s.put("rt-x", &Secret::new("v1".into())).expect("put");
+        assert_eq!(kind, StoreKind::File);
+        assert_eq!(
+            s.get("rt-x", kind).map(Secret::into_inner).as_deref(),
+            Some("v1")
+        );
+        s.delete("rt-x");
+        assert!(s.get("rt-x", kind).is_none());
+    }
+}

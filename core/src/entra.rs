@@ -1,0 +1,302 @@
+//! The Microsoft Entra ID v2.0 client: the token and device code endpoints,
+//! their answers and their errors.
+
+use crate::error::{one_line, EntraError, Error, Result};
+use crate::http::{redact_url, Http, Request, RetryPolicy};
+use crate::secret::Secret;
+use serde_json::Value;
+
+/// A successful token answer.
+#[derive(Debug, Clone)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: Secret<String>,
+    /// A (rotated) refresh token, for user sign-ins.
+    pub refresh_token: Option<Secret<String>>,
+    /// The ID token, when `openid` was asked.
+    pub id_token: Option<Secret<String>>,
+    /// Expiry, POSIX seconds.
+    pub expires_on: i64,
+    /// `Bearer`.
+    pub token_type: String,
+    /// The granted scopes, space separated.
+    pub scope: String,
+}
+
+/// Reads a number that may come as a JSON number or a numeric string.
+pub fn number(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    }
+}
+
+fn string(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Parses an Entra error answer. `None` when the body is not one.
+pub fn parse_error(body: &str, status: u16) -> Option<EntraError> {
+    let v: Value = serde_json::from_str(body.trim()).ok()?;
+    let obj = v.as_object()?;
+    let error = obj.get("error")?.as_str()?.to_string();
+    let raw_desc = obj
+        .get("error_description")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let code = obj
+        .get("error_codes")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_u64)
+        .map(|c| c as u32)
+        .or_else(|| aadsts_in(raw_desc));
+    Some(EntraError {
+        error: one_line(&error),
+        code,
+        description: short_description(raw_desc),
+        status,
+    })
+}
+
+/// The `AADSTS` number in a text.
+fn aadsts_in(s: &str) -> Option<u32> {
+    let i = s.find("AADSTS")?;
+    let digits: String = s[i + 6..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// Entra descriptions run on with `Trace ID: ... Correlation ID: ... Timestamp: ...`
+/// on new lines: keep the first line, without those.
+fn short_description(d: &str) -> String {
+    let first = d.split(['\r', '\n']).next().unwrap_or("");
+    let cut = ["Trace ID:", "Correlation ID:", "Timestamp:"]
+        .iter()
+        .filter_map(|m| first.find(m))
+        .min()
+        .unwrap_or(first.len());
+    let s = one_line(&first[..cut]);
+    if s.chars().count() > 300 {
+        let mut t: String = s.chars().take(300).collect();
+        t.push('…');
+        t
+    } else {
+        s
+    }
+}
+
+/// Parses a successful token answer. `now` turns `expires_in` into `expires_on`.
+pub fn parse_token_response(body: &str, now: i64) -> std::result::Result<TokenResponse, String> {
+    let v: Value = serde_json::from_str(body.trim())
+        .map_err(|_| "the answer is not valid JSON".to_string())?;
+    let obj = v.as_object().ok_or("the answer is not a JSON object")?;
+    let access_token = string(obj.get("access_token")).ok_or("the answer has no access_token")?;
+    let expires_on = match (number(obj.get("expires_on")), number(obj.get("expires_in"))) {
+        (Some(on), _) if on > 1_000_000_000 => on,
+        (_, Some(inn)) if (0..=10 * 365 * 86400).contains(&inn) => now + inn,
+        _ => {
+            // No usable expiry: read the token's own `exp`.
+            crate::jwt::decode(&access_token)
+                .and_then(|d| d.secs("exp"))
+                .ok_or("the answer has no expires_in")?
+        }
+    };
+    Ok(TokenResponse {
+        access_token: Secret::new(access_token),
+        refresh_token: string(obj.get("refresh_token")).map(Secret::new),
+        id_token: string(obj.get("id_token")).map(Secret::new),
+        expires_on,
+        token_type: string(obj.get("token_type")).unwrap_or_else(|| "Bearer".into()),
+        scope: string(obj.get("scope")).unwrap_or_default(),
+    })
+}
+
+/// The answer of `/devicecode`.
+#[derive(Debug, Clone)]
+pub struct DeviceCode {
+    /// The secret code polled with.
+    pub device_code: Secret<String>,
+    /// The code the person types.
+    pub user_code: String,
+    /// Where to type it.
+    pub verification_uri: String,
+    /// Seconds until the code expires.
+    pub expires_in: i64,
+    /// Seconds between polls.
+    pub interval: u64,
+    /// Entra's message for the person.
+    pub message: String,
+}
+
+/// Parses a `/devicecode` answer.
+pub fn parse_device_code(body: &str) -> std::result::Result<DeviceCode, String> {
+    let v: Value = serde_json::from_str(body.trim())
+        .map_err(|_| "the answer is not valid JSON".to_string())?;
+    let obj = v.as_object().ok_or("the answer is not a JSON object")?;
+    let device_code = string(obj.get("device_code")).ok_or("the answer has no device_code")?;
+    let user_code = string(obj.get("user_code")).ok_or("the answer has no user_code")?;
+    let verification_uri = string(obj.get("verification_uri"))
+        .or_else(|| string(obj.get("verification_url")))
+        .ok_or("the answer has no verification_uri")?;
+    let expires_in = number(obj.get("expires_in")).unwrap_or(900).clamp(1, 3600);
+    let interval = number(obj.get("interval")).unwrap_or(5).clamp(1, 60) as u64;
+    let message = string(obj.get("message")).unwrap_or_else(|| {
+        format!("To sign in, use a web browser to open the page {verification_uri} and enter the code {user_code} to authenticate.")
+    });
+    Ok(DeviceCode {
+        device_code: Secret::new(device_code),
+        user_code: one_line(&user_code),
+        verification_uri: one_line(&verification_uri),
+        expires_in,
+        interval,
+        message: one_line(&message),
+    })
+}
+
+/// The outcome of one token request: a token, or Entra's error (which the
+/// device code poller needs to see as data).
+pub enum TokenOutcome {
+    /// Success.
+    Token(TokenResponse),
+    /// An error answer from Entra.
+    Error(EntraError),
+}
+
+/// A client for one authority (`https://login.microsoftonline.com`).
+pub struct EntraClient<'a> {
+    http: &'a Http,
+    authority: &'a str,
+}
+
+impl<'a> EntraClient<'a> {
+    /// A client; `authority` has been validated by the configuration.
+    pub fn new(http: &'a Http, authority: &'a str) -> Self {
+        EntraClient { http, authority }
+    }
+
+    /// `{authority}/{tenant}/oauth2/v2.0/token`.
+    pub fn token_url(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/oauth2/v2.0/token", self.authority)
+    }
+
+    /// `{authority}/{tenant}/oauth2/v2.0/authorize`.
+    pub fn authorize_url(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/oauth2/v2.0/authorize", self.authority)
+    }
+
+    /// POSTs a token request and returns the token or Entra's error.
+    pub fn token_outcome(&self, tenant: &str, form: Vec<(String, String)>) -> Result<TokenOutcome> {
+        let url = self.token_url(tenant);
+        let resp = self
+            .http
+            .send(&Request::post_form(&url, form), &RetryPolicy::default())?;
+        let shown = url::Url::parse(&url)
+            .map(|u| redact_url(&u))
+            .unwrap_or_default();
+        if resp.ok() {
+            return parse_token_response(&resp.body, crate::timefmt::now())
+                .map(TokenOutcome::Token)
+                .map_err(|m| Error::Other(format!("{shown}: {m} (HTTP {})", resp.status)));
+        }
+        match parse_error(&resp.body, resp.status) {
+            Some(e) => Ok(TokenOutcome::Error(e)),
+            None => Err(Error::Other(format!(
+                "{shown} answered HTTP {} without an Entra error; check the authority (AZURE_AUTHORITY_HOST)",
+                resp.status
+            ))),
+        }
+    }
+
+    /// POSTs a token request; an Entra error becomes an [`Error`] described by `context`.
+    pub fn token(
+        &self,
+        tenant: &str,
+        form: Vec<(String, String)>,
+        context: &str,
+    ) -> Result<TokenResponse> {
+        match self.token_outcome(tenant, form)? {
+            TokenOutcome::Token(t) => Ok(t),
+            TokenOutcome::Error(e) => Err(Error::from_entra(context, e)),
+        }
+    }
+
+    /// Starts a device code sign-in.
+    pub fn device_code(&self, tenant: &str, client_id: &str, scope: &str) -> Result<DeviceCode> {
+        let url = format!("{}/{tenant}/oauth2/v2.0/devicecode", self.authority);
+        let form = vec![
+            ("client_id".to_string(), client_id.to_string()),
+            ("scope".to_string(), scope.to_string()),
+        ];
+        let resp = self
+            .http
+            .send(&Request::post_form(&url, form), &RetryPolicy::default())?;
+        if resp.ok() {
+            return parse_device_code(&resp.body)
+                .map_err(|m| Error::Other(format!("starting the device code sign-in: {m}")));
+        }
+        match parse_error(&resp.body, resp.status) {
+            Some(e) => Err(Error::from_entra("starting the device code sign-in", e)),
+            None => Err(Error::Other(format!(
+                "starting the device code sign-in: HTTP {} without an Entra error; check the authority",
+                resp.status
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_entra_error() {
+        let body = r#"{"error":"invalid_grant","error_description":"AADSTS70008: The provided authorization code or refresh token has expired due to inactivity.\r\nTrace ID: 1\r\nCorrelation ID: 2\r\nTimestamp: 2026","error_codes":[70008],"timestamp":"x"}"#;
+        let e = parse_error(body, 400).expect("parses");
+        assert_eq!(e.error, "invalid_grant");
+        assert_eq!(e.code, Some(70008));
+        assert!(e.description.starts_with("AADSTS70008: The provided"));
+        assert!(!e.description.contains("Trace"));
+        let e = parse_error(
+            r#"{"error":"x","error_description":"AADSTS50020: user. Trace ID: 1"}"#,
+            400,
+        )
+        .expect("parses");
+        assert_eq!(e.code, Some(50020));
+        assert_eq!(e.description, "AADSTS50020: user.");
+        assert!(parse_error("<html>", 500).is_none());
+        assert!(parse_error("[]", 500).is_none());
+    }
+
+    #[test]
+    fn parses_token_answers() {
+        let t = parse_token_response(
+            r#"{"token_type":"Bearer","scope":"s","expires_in":3599,"access_token":"a","refresh_token":"r"}"#,
+            1000,
+        )
+        .expect("parses");
+        assert_eq!(t.expires_on, 4599);
+        assert_eq!(t.access_token.expose(), "a");
+        assert!(t.refresh_token.is_some());
+        let t =
+            parse_token_response(r#"{"access_token":"a","expires_in":"3600"}"#, 0).expect("string");
+        assert_eq!(t.expires_on, 3600);
+        assert!(parse_token_response(r#"{"access_tok"#, 0).is_err());
+        assert!(parse_token_response(r#"{"expires_in":1}"#, 0).is_err());
+        assert!(parse_token_response(r#"{"access_token":"a"}"#, 0).is_err());
+    }
+
+    #[test]
+    fn parses_device_code() {
+        let d = parse_device_code(r#"{"device_code":"d","user_code":"ABCD","verification_uri":"https://microsoft.com/devicelogin","expires_in":900,"interval":5,"message":"To sign in..."}"#)
+            .expect("parses");
+        assert_eq!(d.interval, 5);
+        assert_eq!(d.user_code, "ABCD");
+        assert!(parse_device_code("{}").is_err());
+    }
+}

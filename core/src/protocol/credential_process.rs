@@ -1,0 +1,1 @@
+//! The credential_process protocol (see SPEC.md).

@@ -1,0 +1,1 @@
+//! The docker protocol (see SPEC.md).

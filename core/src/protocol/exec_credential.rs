@@ -1,0 +1,1 @@
+//! The exec_credential protocol (see SPEC.md).

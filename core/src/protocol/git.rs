@@ -1,0 +1,1 @@
+//! The git protocol (see SPEC.md).

@@ -18,6 +18,7 @@
 
 pub mod broker;
 pub mod cache;
+pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod entra;

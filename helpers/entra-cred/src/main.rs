@@ -1,1 +1,282 @@
-fn main() {}
+//! `entra-cred`: sign in once, then get tokens, inspect and manage them.
+
+mod inspect;
+mod status;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use entra_cred_core::broker::{scope_for_resource, Interaction, TokenRequest};
+use entra_cred_core::cache::Cache;
+use entra_cred_core::cli;
+use entra_cred_core::config::{Config, Flow, Overrides};
+use entra_cred_core::timefmt::{human_remaining, now, rfc3339};
+use entra_cred_core::{Broker, Error, Result};
+use std::process::ExitCode;
+
+const BIN: &str = "entra-cred";
+
+/// Microsoft Entra ID tokens for git, docker, kubectl and AWS tools: sign in once.
+#[derive(Parser)]
+#[command(name = BIN, version, about, propagate_version = true)]
+struct Cli {
+    /// Profile to use (default: ENTRA_CRED_PROFILE, else `default`).
+    #[arg(short = 'p', long, global = true, value_name = "NAME")]
+    profile: Option<String>,
+    /// Tenant to use instead of the profile's.
+    #[arg(long, global = true, value_name = "TENANT")]
+    tenant: Option<String>,
+    /// Application (client) id to use instead of the profile's.
+    #[arg(long, global = true, value_name = "ID")]
+    client_id: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Sign in and keep the refresh token (no terminal needed: the prompt goes to stderr).
+    Login {
+        /// How to sign in.
+        #[arg(long, value_enum)]
+        flow: Option<LoginFlow>,
+        /// Scope of the first token (default: Azure Resource Manager).
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// Print an access token.
+    Token {
+        #[command(flatten)]
+        target: Target,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = TokenOutput::Token)]
+        output: TokenOutput,
+    },
+    /// Force a new access token from the refresh token (every cached scope when none is given).
+    Refresh {
+        /// Scope to refresh.
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// Show profiles, the signed-in account, cached tokens and their expiry.
+    Status {
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = TableJson::Table)]
+        output: TableJson,
+    },
+    /// Decode a JWT's claims (from the argument, or stdin with `-` or nothing); exit 1 when expired.
+    Inspect {
+        /// The token, or `-` for stdin.
+        token: Option<String>,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = TableJson::Table)]
+        output: TableJson,
+    },
+    /// Forget tokens (cache and keyring) of a profile, or of all profiles.
+    Logout {
+        /// Every profile, every cached item.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct Target {
+    /// Scope, e.g. `https://management.azure.com/.default`.
+    #[arg(long)]
+    scope: Option<String>,
+    /// Resource (v1 style); the scope is `<resource>/.default`.
+    #[arg(long)]
+    resource: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LoginFlow {
+    DeviceCode,
+    Browser,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TokenOutput {
+    Token,
+    Json,
+}
+
+/// Table or JSON output.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableJson {
+    /// For people.
+    Table,
+    /// For programs.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let args: Cli = cli::parse(BIN);
+    cli::run(BIN, || run(args))
+}
+
+fn overrides(args: &Cli) -> Overrides {
+    Overrides {
+        profile: args.profile.clone(),
+        tenant: args.tenant.clone(),
+        client_id: args.client_id.clone(),
+        flow: None,
+    }
+}
+
+fn run(args: Cli) -> Result<()> {
+    let o = overrides(&args);
+    match &args.cmd {
+        Cmd::Inspect { token, output } => inspect::run(token.as_deref(), *output),
+        Cmd::Status { output } => status::run(&o, *output),
+        Cmd::Login { flow, scope } => login(&o, *flow, scope.as_deref()),
+        Cmd::Token { target, output } => token(&o, target, *output),
+        Cmd::Refresh { scope } => refresh(&o, scope.as_deref()),
+        Cmd::Logout { all } => logout(&o, *all),
+    }
+}
+
+fn broker() -> Result<Broker> {
+    Ok(Broker::new(Cache::open()?))
+}
+
+fn login(o: &Overrides, flow: Option<LoginFlow>, scope: Option<&str>) -> Result<()> {
+    let config = Config::load()?;
+    let profile = config.profile(o)?;
+    let scope = scope
+        .map(str::to_string)
+        .unwrap_or_else(|| profile.cloud.arm_scope().to_string());
+    let broker = broker()?;
+    let flow = match flow {
+        Some(LoginFlow::DeviceCode) => Flow::DeviceCode,
+        Some(LoginFlow::Browser) => Flow::Browser,
+        None if profile.flow.is_user() || profile.flow == Flow::Auto => {
+            if profile.flow == Flow::Browser {
+                Flow::Browser
+            } else {
+                Flow::DeviceCode
+            }
+        }
+        None => {
+            // An application flow needs no sign-in: check that it works.
+            let t = broker.token(&profile, &TokenRequest::new(scope))?;
+            eprintln!(
+                "Profile '{}' uses the {} flow, which needs no sign-in; its credentials work (token valid for {}).",
+                profile.name,
+                t.source,
+                human_remaining(t.expires_on - now())
+            );
+            return Ok(());
+        }
+    };
+    let t = broker.login(&profile, flow, &scope)?;
+    let who = t
+        .account
+        .as_ref()
+        .and_then(|a| a.username.clone())
+        .unwrap_or_else(|| "an unnamed account".into());
+    let tenant = t
+        .account
+        .as_ref()
+        .and_then(|a| a.tenant.clone())
+        .unwrap_or_else(|| profile.tenant.clone());
+    eprintln!(
+        "Signed in as {who} (tenant {tenant}) for profile '{}'. Tokens for any scope now come without a prompt.",
+        profile.name
+    );
+    Ok(())
+}
+
+fn token(o: &Overrides, target: &Target, output: TokenOutput) -> Result<()> {
+    let scope = match (&target.scope, &target.resource) {
+        (Some(s), _) => s.trim().to_string(),
+        (None, Some(r)) => scope_for_resource(r),
+        (None, None) => return Err(Error::Input("give --scope or --resource".into())),
+    };
+    if scope.is_empty() || scope.chars().any(char::is_whitespace) {
+        return Err(Error::Input(
+            "the scope must be one non-empty word, e.g. https://management.azure.com/.default"
+                .into(),
+        ));
+    }
+    let config = Config::load()?;
+    let profile = config.profile(o)?;
+    let t = broker()?.token(&profile, &TokenRequest::new(scope))?;
+    match output {
+        TokenOutput::Token => cli::print(&format!("{}\n", t.access_token.expose())),
+        TokenOutput::Json => {
+            let v = serde_json::json!({
+                "token_type": t.token_type,
+                "scope": t.scope,
+                "expires_in": (t.expires_on - now()).max(0),
+                "access_token": t.access_token.expose(),
+                "expires_on": t.expires_on,
+                "expires_at": rfc3339(t.expires_on),
+            });
+            cli::print(&format!("{v:#}\n"))
+        }
+    }
+}
+
+fn refresh(o: &Overrides, scope: Option<&str>) -> Result<()> {
+    let config = Config::load()?;
+    let profile = config.profile(o)?;
+    let broker = broker()?;
+    let scopes: Vec<(Option<String>, String)> = match scope {
+        Some(s) => vec![(None, s.to_string())],
+        None => {
+            let mut v: Vec<(Option<String>, String)> = broker
+                .session_keys(&profile)
+                .iter()
+                .filter_map(|k| broker.cache().load_session(k))
+                .flat_map(|s| s.tokens.into_values())
+                .filter(|t| t.scope != entra_cred_core::broker::ID_TOKEN_SCOPE)
+                .map(|t| (Some(t.tenant), t.scope))
+                .collect();
+            v.sort();
+            v.dedup();
+            if v.is_empty() {
+                v.push((None, profile.cloud.arm_scope().to_string()));
+            }
+            v
+        }
+    };
+    let mut out = String::new();
+    for (tenant, scope) in scopes {
+        let mut req = TokenRequest::new(scope.clone());
+        req.force_refresh = true;
+        req.tenant = tenant;
+        req.interaction = Interaction::IfPossible;
+        let t = broker.token(&profile, &req)?;
+        out.push_str(&format!(
+            "refreshed {scope}: valid until {} ({})\n",
+            rfc3339(t.expires_on),
+            human_remaining(t.expires_on - now())
+        ));
+    }
+    cli::print(&out)
+}
+
+fn logout(o: &Overrides, all: bool) -> Result<()> {
+    let cache = Cache::open()?;
+    if all {
+        let n = cache.clear_all();
+        eprintln!("Signed out of every profile ({n} cached items removed).");
+        return Ok(());
+    }
+    let config = Config::load()?;
+    let profile = config.profile(o)?;
+    let n = Broker::new(cache).logout(&profile)?;
+    if n == 0 {
+        eprintln!(
+            "Profile '{}' had nothing cached: nothing to do.",
+            profile.name
+        );
+    } else {
+        eprintln!(
+            "Signed out of profile '{}' ({n} cached items removed).",
+            profile.name
+        );
+    }
+    Ok(())
+}

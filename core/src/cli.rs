@@ -1,0 +1,88 @@
+//! What every entra-cred binary does the same way: one-line errors with the
+//! exit codes of [`crate::Error`], no panic output beyond one line, clap
+//! usage errors folded to one line (exit 2), and stdout writes that never
+//! panic on a closed pipe.
+
+use crate::error::{one_line, Error, Result};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Runs a binary's body: prints `bin: <error>` on one stderr line and exits
+/// with the error's code. A panic (a bug) also prints one line and exits 1.
+pub fn run(bin: &'static str, body: impl FnOnce() -> Result<()>) -> ExitCode {
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        eprintln!(
+            "{bin}: internal error: {} (please report this)",
+            one_line(&msg)
+        );
+        std::process::exit(1);
+    }));
+    match body() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{bin}: {}", one_line(&e.to_string()));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Parses the command line with clap. `--help` and `--version` print and exit
+/// 0; a usage error prints its first line and a pointer to `--help`, exit 2.
+pub fn parse<T: clap::Parser>(bin: &str) -> T {
+    match T::try_parse() {
+        Ok(v) => v,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    std::process::exit(
+                        if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                            2
+                        } else {
+                            0
+                        },
+                    );
+                }
+                _ => {
+                    let text = e.render().to_string();
+                    let first = text
+                        .lines()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("invalid arguments");
+                    let first = first.trim_start_matches("error: ");
+                    eprintln!("{bin}: {} (see `{bin} --help`)", one_line(first));
+                    std::process::exit(2);
+                }
+            }
+        }
+    }
+}
+
+/// Writes to stdout and flushes; a closed pipe is an error, not a panic.
+pub fn print(s: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(s.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::Other(format!("cannot write to stdout: {e}")))
+}
+
+/// Reads all of stdin (at most `limit` bytes) as UTF-8.
+pub fn read_stdin(limit: u64) -> Result<String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(limit)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::Input(format!("cannot read stdin: {e}")))?;
+    String::from_utf8(buf).map_err(|_| Error::Input("stdin is not UTF-8 text".into()))
+}

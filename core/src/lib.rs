@@ -16,6 +16,8 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+pub mod acr;
+pub mod azure_repos;
 pub mod broker;
 pub mod cache;
 pub mod cli;
@@ -25,11 +27,13 @@ pub mod entra;
 pub mod error;
 pub mod http;
 pub mod jwt;
+pub mod kubeconfig;
 pub mod log;
 pub mod paths;
 pub mod protocol;
 pub mod secret;
 pub mod sources;
+pub mod sts;
 pub mod timefmt;
 
 pub use broker::{Broker, Interaction, Token, TokenRequest};

@@ -24,8 +24,13 @@
 //! Planned: `imds` (IMDS / App Service / Cloud Shell managed identity), `repos` (Azure Repos with
 //! git http-backend), `acr` (registry), `kube` (Kubernetes API over TLS), `sts` (AWS STS).
 
+pub mod acr;
 pub mod admin;
 pub mod entra;
+pub mod imds;
+pub mod kube;
+pub mod repos;
+pub mod sts;
 
 use crate::http::{Req, Resp};
 use crate::state::{Options, State};
@@ -61,11 +66,11 @@ pub fn start_all(state: &Arc<State>, opts: &Options) -> io::Result<Vec<Service>>
     // Entra ID (+ the admin API under /_emulator/ on the same listener).
     let services = vec![
         entra::start(state, opts)?,
-        // imds::start(state, opts)?,
-        // repos::start(state, opts)?,
-        // acr::start(state, opts)?,
-        // kube::start(state, opts)?,
-        // sts::start(state, opts)?,
+        imds::start(state, opts)?,
+        repos::start(state, opts)?,
+        acr::start(state, opts)?,
+        kube::start(state, opts)?,
+        sts::start(state, opts)?,
     ];
     for s in &services {
         state.set_url(s.name, &s.url);

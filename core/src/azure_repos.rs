@@ -1,0 +1,2 @@
+//! Azure Repos: which hosts are served, organisations, and tenant discovery.
+//! (Built with the git issue.)

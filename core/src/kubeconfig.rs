@@ -1,0 +1,1 @@
+//! Kubeconfig conversion (`convert-kubeconfig`). (Built with the kubectl issue.)

@@ -1,0 +1,1 @@
+//! AWS STS `AssumeRoleWithWebIdentity` and its cache. (Built with the AWS issue.)

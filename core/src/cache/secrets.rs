@@ -3,9 +3,11 @@
 //!
 //! `ENTRA_CRED_KEYRING` chooses: `auto` (default) puts them in the OS keyring
 //! when one is usable (macOS Keychain, Windows Credential Manager, the Secret
-//! Service on a Linux desktop, else the Linux kernel's persistent keyring) and
-//! otherwise in a 0600 file in the cache directory; `file` always uses the file;
-//! `keyring` insists on the keyring (an error when none is usable).
+//! Service on a Linux desktop, else the Linux kernel's *persistent* keyring,
+//! which outlives logins and expires after days unused) and otherwise in a 0600
+//! file in the cache directory; `file` always uses the file; `keyring` insists
+//! on a keyring and also accepts the kernel's *user* keyring, which lasts only
+//! while the user has a process running (an error when none is usable).
 //!
 //! Where each secret went is recorded next to it (in the cache file that refers
 //! to it), so that reading never probes: it asks the one store that has it.
@@ -29,8 +31,10 @@ pub enum StoreKind {
     File,
     /// The freedesktop Secret Service (GNOME Keyring, KWallet).
     SecretService,
-    /// The Linux kernel keyring (persistent keyring of the user).
+    /// The Linux kernel's persistent keyring of the user.
     KernelKeyring,
+    /// The Linux kernel's user keyring (lives while the user has processes).
+    KernelUserKeyring,
     /// The platform keyring (macOS Keychain, Windows Credential Manager).
     Native,
 }
@@ -41,7 +45,8 @@ impl StoreKind {
         match self {
             StoreKind::File => "file (0600) in the cache directory",
             StoreKind::SecretService => "Secret Service keyring",
-            StoreKind::KernelKeyring => "Linux kernel keyring",
+            StoreKind::KernelKeyring => "Linux kernel keyring (persistent)",
+            StoreKind::KernelUserKeyring => "Linux kernel keyring (user)",
             StoreKind::Native => "OS keyring",
         }
     }
@@ -107,31 +112,90 @@ impl SecretStore {
                 v.push(StoreKind::SecretService);
             }
             v.push(StoreKind::KernelKeyring);
+            if self.mode == Mode::Keyring {
+                v.push(StoreKind::KernelUserKeyring);
+            }
         }
         #[cfg(any(target_os = "macos", windows))]
         v.push(StoreKind::Native);
         v
     }
 
-    fn entry(&self, kind: StoreKind, key: &str) -> std::result::Result<keyring::Entry, String> {
+    fn keyring_put(
+        &self,
+        kind: StoreKind,
+        key: &str,
+        value: &str,
+    ) -> std::result::Result<(), String> {
         let user = self.keyring_user(key);
         match kind {
+            #[cfg(target_os = "linux")]
+            StoreKind::KernelKeyring => kernel::put(true, &user, value),
+            #[cfg(target_os = "linux")]
+            StoreKind::KernelUserKeyring => kernel::put(false, &user, value),
             #[cfg(target_os = "linux")]
             StoreKind::SecretService => {
                 let c =
                     keyring::secret_service::SsCredential::new_with_target(None, SERVICE, &user)
                         .map_err(|e| e.to_string())?;
-                Ok(keyring::Entry::new_with_credential(Box::new(c)))
+                keyring::Entry::new_with_credential(Box::new(c))
+                    .set_password(value)
+                    .map_err(|e| e.to_string())
             }
-            #[cfg(target_os = "linux")]
-            StoreKind::KernelKeyring => {
-                let c =
-                    keyring::keyutils::KeyutilsCredential::new_with_target(None, SERVICE, &user)
-                        .map_err(|e| e.to_string())?;
-                Ok(keyring::Entry::new_with_credential(Box::new(c)))
-            }
-            StoreKind::Native => keyring::Entry::new(SERVICE, &user).map_err(|e| e.to_string()),
+            #[cfg(any(target_os = "macos", windows))]
+            StoreKind::Native => keyring::Entry::new(SERVICE, &user)
+                .and_then(|e| e.set_password(value))
+                .map_err(|e| e.to_string()),
             _ => Err("this keyring is not available on this platform".into()),
+        }
+    }
+
+    fn keyring_get(&self, kind: StoreKind, key: &str) -> std::result::Result<String, String> {
+        let user = self.keyring_user(key);
+        match kind {
+            #[cfg(target_os = "linux")]
+            StoreKind::KernelKeyring => kernel::get(true, &user),
+            #[cfg(target_os = "linux")]
+            StoreKind::KernelUserKeyring => kernel::get(false, &user),
+            #[cfg(target_os = "linux")]
+            StoreKind::SecretService => {
+                let c =
+                    keyring::secret_service::SsCredential::new_with_target(None, SERVICE, &user)
+                        .map_err(|e| e.to_string())?;
+                keyring::Entry::new_with_credential(Box::new(c))
+                    .get_password()
+                    .map_err(|e| e.to_string())
+            }
+            #[cfg(any(target_os = "macos", windows))]
+            StoreKind::Native => keyring::Entry::new(SERVICE, &user)
+                .and_then(|e| e.get_password())
+                .map_err(|e| e.to_string()),
+            _ => Err("this keyring is not available on this platform".into()),
+        }
+    }
+
+    fn keyring_delete(&self, kind: StoreKind, key: &str) {
+        let user = self.keyring_user(key);
+        match kind {
+            #[cfg(target_os = "linux")]
+            StoreKind::KernelKeyring => kernel::delete(true, &user),
+            #[cfg(target_os = "linux")]
+            StoreKind::KernelUserKeyring => kernel::delete(false, &user),
+            #[cfg(target_os = "linux")]
+            StoreKind::SecretService => {
+                if let Ok(c) =
+                    keyring::secret_service::SsCredential::new_with_target(None, SERVICE, &user)
+                {
+                    let _ = keyring::Entry::new_with_credential(Box::new(c)).delete_credential();
+                }
+            }
+            #[cfg(any(target_os = "macos", windows))]
+            StoreKind::Native => {
+                if let Ok(e) = keyring::Entry::new(SERVICE, &user) {
+                    let _ = e.delete_credential();
+                }
+            }
+            _ => {}
         }
     }
 
@@ -141,10 +205,7 @@ impl SecretStore {
         if self.mode != Mode::File {
             let mut last_err = String::new();
             for kind in self.keyring_candidates() {
-                match self
-                    .entry(kind, key)
-                    .and_then(|e| e.set_password(value.expose()).map_err(|e| e.to_string()))
-                {
+                match self.keyring_put(kind, key, value.expose()) {
                     Ok(()) => {
                         let _ = std::fs::remove_file(self.file_path(key));
                         crate::debug!("secret {key} kept in the {}", kind.name());
@@ -176,10 +237,7 @@ impl SecretStore {
     pub fn get(&self, key: &str, kind: StoreKind) -> Option<Secret<String>> {
         match kind {
             StoreKind::File => file::read_json::<FileSecret>(&self.file_path(key)).map(|f| f.value),
-            k => match self
-                .entry(k, key)
-                .and_then(|e| e.get_password().map_err(|e| e.to_string()))
-            {
+            k => match self.keyring_get(k, key) {
                 Ok(v) => Some(Secret::new(v)),
                 Err(e) => {
                     crate::debug!("secret {key} not found in the {}: {e}", k.name());
@@ -193,10 +251,59 @@ impl SecretStore {
     pub fn delete(&self, key: &str) {
         let _ = std::fs::remove_file(self.file_path(key));
         if self.mode != Mode::File {
-            for kind in self.keyring_candidates() {
-                if let Ok(e) = self.entry(kind, key) {
-                    let _ = e.delete_credential();
-                }
+            let mut kinds = self.keyring_candidates();
+            #[cfg(target_os = "linux")]
+            if !kinds.contains(&StoreKind::KernelUserKeyring) {
+                kinds.push(StoreKind::KernelUserKeyring);
+            }
+            for kind in kinds {
+                self.keyring_delete(kind, key);
+            }
+        }
+    }
+}
+
+/// The Linux kernel keyring, used directly: the persistent keyring of the
+/// user (survives logout; the kernel expires it after days without use, and
+/// every access renews it), or the user keyring.
+#[cfg(target_os = "linux")]
+mod kernel {
+    use linux_keyutils::{KeyRing, KeyRingIdentifier};
+
+    fn ring(persistent: bool) -> Result<KeyRing, String> {
+        let r = if persistent {
+            KeyRing::get_persistent(KeyRingIdentifier::Session)
+        } else {
+            KeyRing::from_special_id(KeyRingIdentifier::User, true)
+        };
+        r.map_err(|e| format!("kernel keyring: {e:?}"))
+    }
+
+    fn description(user: &str) -> String {
+        format!("{}:{user}", super::SERVICE)
+    }
+
+    pub fn put(persistent: bool, user: &str, value: &str) -> Result<(), String> {
+        ring(persistent)?
+            .add_key(&description(user), value.as_bytes())
+            .map(|_| ())
+            .map_err(|e| format!("kernel keyring: {e:?}"))
+    }
+
+    pub fn get(persistent: bool, user: &str) -> Result<String, String> {
+        let key = ring(persistent)?
+            .search(&description(user))
+            .map_err(|e| format!("kernel keyring: {e:?}"))?;
+        let bytes = key
+            .read_to_vec()
+            .map_err(|e| format!("kernel keyring: {e:?}"))?;
+        String::from_utf8(bytes).map_err(|_| "kernel keyring: not text".to_string())
+    }
+
+    pub fn delete(persistent: bool, user: &str) {
+        if let Ok(r) = ring(persistent) {
+            if let Ok(k) = r.search(&description(user)) {
+                let _ = k.invalidate();
             }
         }
     }

@@ -54,12 +54,24 @@ pub fn parse<T: clap::Parser>(bin: &str) -> T {
                 }
                 _ => {
                     let text = e.render().to_string();
-                    let first = text
+                    // clap's message may run over several lines ("...not provided:\n  --scope");
+                    // keep everything before the usage block, on one line.
+                    let body: Vec<&str> = text
                         .lines()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("invalid arguments");
-                    let first = first.trim_start_matches("error: ");
-                    eprintln!("{bin}: {} (see `{bin} --help`)", one_line(first));
+                        .take_while(|l| {
+                            !l.starts_with("Usage:") && !l.starts_with("For more information")
+                        })
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                        .collect();
+                    let msg = body.join(" ");
+                    let msg = msg.trim_start_matches("error: ");
+                    let msg = if msg.is_empty() {
+                        "invalid arguments"
+                    } else {
+                        msg
+                    };
+                    eprintln!("{bin}: {} (see `{bin} --help`)", one_line(msg));
                     std::process::exit(2);
                 }
             }

@@ -16,7 +16,7 @@ const BIN: &str = "entra-cred";
 
 /// Microsoft Entra ID tokens for git, docker, kubectl and AWS tools: sign in once.
 #[derive(Parser)]
-#[command(name = BIN, version, about, propagate_version = true)]
+#[command(name = BIN, version, propagate_version = true)]
 struct Cli {
     /// Profile to use (default: ENTRA_CRED_PROFILE, else `default`).
     #[arg(short = 'p', long, global = true, value_name = "NAME")]

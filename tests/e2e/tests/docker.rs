@@ -160,6 +160,26 @@ fn skopeo_inspects_through_the_helper_and_the_cache_serves_the_second_run() {
     assert_eq!(a.count(Endpoint::AcrExchange), 1);
     assert_eq!(a.count(Endpoint::Token), 1);
 
+    // skopeo copy downloads the blobs and checks every digest; the layer is a real tar.gz.
+    let dest = a.env.root().join("img");
+    let out = run(
+        a.env.tool("skopeo").args([
+            "copy",
+            "--insecure-policy",
+            "--src-tls-verify=false",
+            &format!("docker://{}/app:v1", a.reg),
+            &format!("dir:{}", dest.display()),
+        ]),
+        None,
+        T,
+    );
+    a.env.assert_clean_stderr(&out);
+    out.ok();
+    let layer = dest.join(img.layer_digest.trim_start_matches("sha256:"));
+    let out = run(a.env.tool("tar").arg("tzf").arg(&layer), None, T).ok();
+    assert_eq!(out.stdout.trim(), "hello.txt");
+    assert_eq!(a.count(Endpoint::AcrExchange), 1, "still the cached token");
+
     // The ACR token is kept as a secret: state file 0600 without it, secret in secrets/.
     let files = a.acr_state_files();
     assert_eq!(files.len(), 1, "{files:?}");
@@ -420,4 +440,77 @@ fn exchange_failures_give_one_line_and_the_right_exit_code() {
 
     // And the working registry still works.
     a.get(&a.reg).ok();
+}
+
+#[test]
+fn registry_answers_head_with_the_token_the_helper_gives() {
+    let a = setup();
+    let out = a.get(&a.reg).ok();
+    let secret = json(&out.stdout)["Secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    let curl = |args: &[&str]| {
+        let out = run(a.env.tool("curl").args(["-sS"]).args(args), None, T).ok();
+        out.stdout
+    };
+    // No token: the challenge points at this registry's token endpoint.
+    let head = curl(&["-I", &format!("http://{}/v2/app/manifests/v1", a.reg)]);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    let want = format!(
+        "bearer realm=\"http://{0}/oauth2/token\",service=\"{0}\",scope=\"repository:app:pull\"",
+        a.reg
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&want.to_ascii_lowercase()),
+        "{head}"
+    );
+    // The helper's answer works as Basic credentials at the token endpoint.
+    let body = curl(&[
+        "-u",
+        &format!("{ZERO_USER}:{secret}"),
+        &format!(
+            "http://{}/oauth2/token?service={}&scope=repository:app:pull",
+            a.reg, a.reg
+        ),
+    ]);
+    let at = json(&body)["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_string();
+    let img = emu_acr::image();
+    let head = curl(&[
+        "-I",
+        "-H",
+        &format!("Authorization: Bearer {at}"),
+        &format!("http://{}/v2/app/manifests/v1", a.reg),
+    ]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        lower.contains(&format!("docker-content-digest: {}", img.manifest_digest)),
+        "{head}"
+    );
+    assert!(
+        lower.contains(&format!("content-length: {}", img.manifest.len())),
+        "{head}"
+    );
+    let head = curl(&[
+        "-I",
+        "-H",
+        &format!("Authorization: Bearer {at}"),
+        &format!("http://{}/v2/app/blobs/{}", a.reg, img.config_digest),
+    ]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // A wrong password is refused.
+    let body = curl(&[
+        "-u",
+        &format!("{ZERO_USER}:not-a-token"),
+        &format!(
+            "http://{}/oauth2/token?service={}&scope=repository:app:pull",
+            a.reg, a.reg
+        ),
+    ]);
+    assert_eq!(json(&body)["errors"][0]["code"], "UNAUTHORIZED");
 }

@@ -12,7 +12,7 @@ use entra_cred_core::cli;
 use entra_cred_core::config::{Config, HostKind, Overrides, Profile};
 use entra_cred_core::error::one_line;
 use entra_cred_core::protocol::docker::{self, Action, Registry, NOT_FOUND};
-use entra_cred_core::{debug, Broker, Result};
+use entra_cred_core::{debug, Broker, Error, Result};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -24,7 +24,7 @@ const BIN: &str = "docker-credential-entra";
 /// stdin. Configure it with `"credHelpers": {"<registry>": "entra"}` in
 /// ~/.docker/config.json (or `entra-cred setup docker <registry>`).
 #[derive(Parser)]
-#[command(name = BIN, version, about, long_about = None)]
+#[command(name = BIN, version)]
 struct Args {
     /// Profile to use (default: the profile whose acr_hosts lists the
     /// registry, else ENTRA_CRED_PROFILE, else `default`).
@@ -32,7 +32,7 @@ struct Args {
     profile: Option<String>,
     /// get, store, erase, list or version.
     #[arg(value_name = "ACTION")]
-    action: String,
+    action: Option<String>,
 }
 
 /// What the helper answered.
@@ -67,7 +67,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<Outcome> {
-    match Action::parse(&args.action)? {
+    let Some(action) = args.action.as_deref() else {
+        return Err(Error::Input(format!(
+            "usage: {BIN} <get|store|erase|list|version> (the server or credentials on stdin)"
+        )));
+    };
+    match Action::parse(action)? {
         Action::Version => {
             cli::print(&docker::render_version(
                 BIN,

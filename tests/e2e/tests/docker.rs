@@ -335,6 +335,7 @@ fn protocol_actions_and_input_forms() {
     // Bad input: one line on stdout (what docker shows) and stderr, exit 1.
     one_line_error(&a.get(""), 1, "no credentials server URL");
     one_line_error(&a.helper(&["fetch"], ""), 1, "unknown credential action");
+    one_line_error(&a.helper(&[], ""), 1, "usage: docker-credential-entra");
 
     // `entra-cred logout --all` forgets the ACR tokens with everything else.
     run(a.env.cmd("entra-cred").args(["logout", "--all"]), None, T).ok();
@@ -380,7 +381,15 @@ fn a_token_inside_its_refresh_window_is_replaced() {
     // ACR refresh tokens that live 200 s are inside the 5-minute window at once.
     emu_acr::set_lifetimes(a.env.state(), 200, 600);
     a.get(&a.reg).ok();
-    a.get(&a.reg).ok();
+    // Debug diagnostics of a full exchange carry no secret (checked on every helper run).
+    let out = run(
+        a.env.cmd(HELPER).arg("get").env("ENTRA_CRED_LOG", "debug"),
+        Some(a.reg.as_bytes()),
+        T,
+    )
+    .ok();
+    assert!(out.stderr.contains("oauth2/exchange"), "{}", out.stderr);
+    a.env.assert_clean_stderr(&out);
     assert_eq!(a.count(Endpoint::AcrExchange), 2);
     emu_acr::set_lifetimes(a.env.state(), 3 * 3600, 600);
     a.get(&a.reg).ok();

@@ -9,7 +9,7 @@ use clap::Parser;
 use entra_cred_core::acr;
 use entra_cred_core::cache::Cache;
 use entra_cred_core::cli;
-use entra_cred_core::config::{Config, HostKind, Overrides, Profile};
+use entra_cred_core::config::{env_var, split_hosts, Config, HostKind, Overrides, Profile};
 use entra_cred_core::error::one_line;
 use entra_cred_core::protocol::docker::{self, Action, Registry, NOT_FOUND};
 use entra_cred_core::{debug, Broker, Error, Result};
@@ -138,11 +138,20 @@ fn served(args: &Args, server: &str) -> Result<Option<(Registry, Profile)>> {
         return Ok(None);
     };
     let config = Config::load()?;
-    let profile_name = args
-        .profile
-        .clone()
-        .filter(|p| !p.is_empty())
-        .or_else(|| config.profile_for_host(&registry.name(), HostKind::Acr));
+    let listed = config.profile_for_host(&registry.name(), HostKind::Acr);
+    let env_hosts = env_var("ENTRA_CRED_ACR_HOSTS")
+        .map(|s| split_hosts(&s))
+        .unwrap_or_default();
+    if !(registry.has_acr_suffix() || listed.is_some() || registry.is_served(&env_hosts)) {
+        // Decided before any profile is resolved: a server entra-cred does not serve is
+        // "not found", whatever the state of the profiles.
+        debug!(
+            "{} is not an Azure Container Registry entra-cred serves",
+            registry.name()
+        );
+        return Ok(None);
+    }
+    let profile_name = args.profile.clone().filter(|p| !p.is_empty()).or(listed);
     let profile = config.profile(&Overrides {
         profile: profile_name,
         ..Overrides::default()

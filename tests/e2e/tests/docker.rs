@@ -523,3 +523,36 @@ fn registry_answers_head_with_the_token_the_helper_gives() {
     ]);
     assert_eq!(json(&body)["errors"][0]["code"], "UNAUTHORIZED");
 }
+
+#[test]
+fn profile_from_acr_hosts_then_entra_cred_profile() {
+    let mut a = setup();
+    // The registry is listed by a profile, not by the environment.
+    a.env.write_config(&format!(
+        "[profiles.acr]\ntenant = \"{DEFAULT_TENANT}\"\nclient_id = \"{APP}\"\nacr_hosts = [\"{}\"]\n",
+        a.reg
+    ));
+    a.env.set_env("ENTRA_CRED_ACR_HOSTS", "");
+    // A missing ENTRA_CRED_PROFILE does not matter for a registry its profile lists...
+    a.env.set_env("ENTRA_CRED_PROFILE", "missing");
+    let out = a.get(&a.reg).ok();
+    assert_eq!(json(&out.stdout)["Username"], ZERO_USER);
+    let st = json(&std::fs::read_to_string(&a.acr_state_files()[0]).expect("state"));
+    assert_eq!(st["profile"], "acr");
+    // ...nor for a server that is not served at all...
+    let out = a.get("docker.io");
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (1, "credentials not found in native keychain\n")
+    );
+    // ...but it is an error (exit 2, one line) for an ACR registry no profile lists.
+    let before = a.count(Endpoint::Any);
+    one_line_error(&a.get("other.azurecr.io"), 2, "missing");
+    // -p wins over acr_hosts, and must name a profile.
+    one_line_error(&a.helper(&["-p", "nope", "get"], &a.reg), 2, "nope");
+    assert_eq!(
+        a.count(Endpoint::Any),
+        before,
+        "no request for a configuration error"
+    );
+}

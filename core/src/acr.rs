@@ -1,2 +1,472 @@
 //! Azure Container Registry: the Entra-token-for-ACR-refresh-token exchange
-//! and its cache. (Built with the docker issue.)
+//! and its cache.
+//!
+//! `get` for a registry: an Entra access token for
+//! [`ACR_SCOPE`] (or the profile's `acr_scope`), exchanged at
+//! `POST <scheme>://<registry>/oauth2/exchange` (form `grant_type=access_token`,
+//! `service`, `tenant`, `access_token`) for an ACR refresh token, which docker
+//! then uses as the password of user [`ACR_USERNAME`].
+//!
+//! The ACR refresh token (about 3 hours) is a secret: it goes to the secret
+//! store (keyring or 0600 file) under `Cache::state_secret_key("acr", name)`;
+//! the state file `<cache>/acr/<stem>.json` records the registry, user name,
+//! expiry, where the secret went and the Entra session it came from (so that
+//! `entra-cred logout` removes it). One state per (profile, registry).
+//!
+//! A cache hit reads the state file and the secret and returns: no HTTP
+//! client, no Entra. Concurrent misses for one registry take the state's
+//! lock and look again, so they make one exchange between them.
+
+use crate::broker::{Broker, TokenRequest, DEFAULT_MIN_VALIDITY, MAX_JITTER};
+use crate::cache::{file, Cache, StoreKind};
+use crate::config::Profile;
+use crate::error::{one_line, Error, Result};
+use crate::http::{Request, RetryPolicy};
+use crate::protocol::docker::{Registry, ACR_USERNAME};
+use crate::secret::Secret;
+use crate::timefmt::now;
+use crate::{debug, info};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The scope of Entra tokens that ACR accepts.
+pub const ACR_SCOPE: &str = "https://containerregistry.azure.net/.default";
+/// The cache kind (directory) of ACR state files.
+pub const STATE_KIND: &str = "acr";
+/// Lifetime assumed for an ACR refresh token whose `exp` cannot be read.
+const FALLBACK_LIFETIME: i64 = 3600;
+/// Current state file format.
+const STATE_VERSION: u32 = 1;
+
+/// Credentials for a registry.
+#[derive(Debug, Clone)]
+pub struct AcrCredential {
+    /// The registry (`host[:port]`).
+    pub registry: String,
+    /// The user name to present ([`ACR_USERNAME`]).
+    pub username: String,
+    /// The ACR refresh token.
+    pub secret: Secret<String>,
+    /// Its expiry, POSIX seconds.
+    pub expires_on: i64,
+    /// Whether it came from the cache.
+    pub from_cache: bool,
+}
+
+/// The state file of one (profile, registry).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AcrState {
+    version: u32,
+    registry: String,
+    profile: String,
+    username: String,
+    /// Expiry of the ACR refresh token (its `exp`), POSIX seconds.
+    exp: i64,
+    obtained_at: i64,
+    /// Where the secret is.
+    store: StoreKind,
+    /// The Entra session the token was obtained with.
+    session: String,
+    /// The Entra scope that was exchanged.
+    scope: String,
+}
+
+/// The Entra scope a profile uses for ACR: `acr_scope` (the word `arm` means
+/// the cloud's Resource Manager scope), else [`ACR_SCOPE`].
+pub fn scope_for(profile: &Profile) -> String {
+    match profile.acr_scope.as_deref().map(str::trim) {
+        Some(s) if s.eq_ignore_ascii_case("arm") || s.eq_ignore_ascii_case("management") => {
+            profile.cloud.arm_scope().to_string()
+        }
+        Some(s) if !s.is_empty() => s.to_string(),
+        _ => ACR_SCOPE.to_string(),
+    }
+}
+
+/// The name of the state of (profile, registry).
+fn state_name(profile: &str, registry: &Registry) -> String {
+    format!("{profile}@{}", registry.name())
+}
+
+fn random_jitter() -> i64 {
+    let mut b = [0u8; 2];
+    if getrandom::getrandom(&mut b).is_err() {
+        return 0;
+    }
+    i64::from(u16::from_le_bytes(b)) % (MAX_JITTER + 1)
+}
+
+/// Whether a token expiring at `exp` is still served at `now` (5 minutes'
+/// margin plus `jitter`).
+pub fn is_fresh(exp: i64, now: i64, jitter: i64) -> bool {
+    exp - now > DEFAULT_MIN_VALIDITY + jitter
+}
+
+/// The cached credentials of (profile, registry), when fresh. Reads one
+/// file and the secret store; nothing else.
+pub fn cached(cache: &Cache, profile: &str, registry: &Registry) -> Option<AcrCredential> {
+    cached_with(cache, profile, registry, random_jitter())
+}
+
+fn cached_with(
+    cache: &Cache,
+    profile: &str,
+    registry: &Registry,
+    jitter: i64,
+) -> Option<AcrCredential> {
+    let name = state_name(profile, registry);
+    let st: AcrState = file::read_json(&cache.state_path(STATE_KIND, &name))?;
+    if st.registry != registry.name() || st.profile != profile {
+        return None;
+    }
+    if !is_fresh(st.exp, now(), jitter) {
+        debug!(
+            "ACR token for {} expires at {}: refreshing",
+            st.registry, st.exp
+        );
+        return None;
+    }
+    let secret = cache
+        .secrets()
+        .get(&Cache::state_secret_key(STATE_KIND, &name), st.store)?;
+    Some(AcrCredential {
+        registry: st.registry,
+        username: st.username,
+        secret,
+        expires_on: st.exp,
+        from_cache: true,
+    })
+}
+
+/// Credentials for `registry`: cached, else a new ACR refresh token from the
+/// exchange (one exchange for all processes asking at once).
+pub fn get(broker: &Broker, profile: &Profile, registry: &Registry) -> Result<AcrCredential> {
+    let cache = broker.cache();
+    let jitter = random_jitter();
+    if let Some(c) = cached_with(cache, &profile.name, registry, jitter) {
+        return Ok(c);
+    }
+    let name = state_name(&profile.name, registry);
+    let _lock = cache.state_lock(STATE_KIND, &name)?;
+    if let Some(c) = cached_with(cache, &profile.name, registry, jitter) {
+        debug!("another process exchanged a token for {}", registry.name());
+        return Ok(c);
+    }
+
+    let scope = scope_for(profile);
+    let token = broker.token(profile, &TokenRequest::new(scope.clone()))?;
+    let tenant = crate::jwt::decode(token.access_token.expose())
+        .and_then(|d| d.str("tid").map(str::to_string))
+        .or_else(|| token.account.as_ref().and_then(|a| a.tenant.clone()));
+    let (secret, exp) = match exchange(broker, registry, tenant.as_deref(), &token.access_token) {
+        Ok(v) => v,
+        Err(e) => {
+            if matches!(&e, Error::Entra { entra, .. } if entra.status == 401 || entra.status == 403)
+            {
+                // The registry refused a cached Entra token: the next run asks Entra afresh.
+                let _ = broker.forget_token(profile, None, &scope);
+            }
+            return Err(e);
+        }
+    };
+
+    let key = Cache::state_secret_key(STATE_KIND, &name);
+    let store = cache.secrets().put(&key, &secret)?;
+    let t = now();
+    let st = AcrState {
+        version: STATE_VERSION,
+        registry: registry.name(),
+        profile: profile.name.clone(),
+        username: ACR_USERNAME.to_string(),
+        exp,
+        obtained_at: t,
+        store,
+        session: token.session_id.clone(),
+        scope,
+    };
+    file::write_json(&cache.state_path(STATE_KIND, &name), &st)?;
+    info!(
+        "new ACR token for {} (valid for {} min)",
+        st.registry,
+        (exp - t) / 60
+    );
+    Ok(AcrCredential {
+        registry: st.registry,
+        username: st.username,
+        secret,
+        expires_on: exp,
+        from_cache: false,
+    })
+}
+
+/// `POST <scheme>://<registry>/oauth2/exchange`: an Entra access token for an
+/// ACR refresh token and its expiry.
+fn exchange(
+    broker: &Broker,
+    registry: &Registry,
+    tenant: Option<&str>,
+    access_token: &Secret<String>,
+) -> Result<(Secret<String>, i64)> {
+    let url = format!("{}/oauth2/exchange", registry.base_url());
+    let mut form = vec![
+        ("grant_type".to_string(), "access_token".to_string()),
+        ("service".to_string(), registry.name()),
+    ];
+    if let Some(t) = tenant {
+        form.push(("tenant".to_string(), t.to_string()));
+    }
+    form.push(("access_token".to_string(), access_token.expose().clone()));
+    let req = Request::post_form(url, form);
+    let resp = broker.http().send(&req, &RetryPolicy::default())?;
+    let reg = registry.name();
+    if !resp.ok() {
+        return Err(exchange_error(&reg, resp.status, &resp.body));
+    }
+    let v: serde_json::Value = serde_json::from_str(&resp.body).map_err(|_| {
+        Error::Other(format!(
+            "registry {reg} answered the token exchange with something that is not JSON (HTTP {}); is it an Azure Container Registry?",
+            resp.status
+        ))
+    })?;
+    let rt = v
+        .get("refresh_token")
+        .and_then(|r| r.as_str())
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "registry {reg} answered the token exchange without a refresh_token"
+            ))
+        })?;
+    let exp = crate::jwt::decode(rt)
+        .and_then(|d| d.secs("exp"))
+        .unwrap_or_else(|| now() + FALLBACK_LIFETIME);
+    Ok((Secret::new(rt.to_string()), exp))
+}
+
+/// The one-line error for a failed exchange.
+fn exchange_error(registry: &str, status: u16, body: &str) -> Error {
+    let detail = registry_error_detail(body)
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default();
+    let hint = match status {
+        401 | 403 => "; check that the signed-in identity may pull from this registry (role AcrPull), or set acr_scope = \"arm\" in the profile for registries that only take Resource Manager tokens",
+        404 => "; is it an Azure Container Registry?",
+        _ => "",
+    };
+    Error::Entra {
+        context: format!("registry {registry} refused the token exchange"),
+        entra: crate::error::EntraError {
+            error: format!("HTTP {status}{detail}{hint}"),
+            code: None,
+            description: String::new(),
+            status,
+        },
+    }
+}
+
+/// `CODE: message` from a registry error body (`{"errors": [{"code", "message"}]}`)
+/// or an OAuth one (`{"error", "error_description"}`), cut to one short line.
+pub fn registry_error_detail(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let text = if let Some(e) = v.get("errors").and_then(|e| e.get(0)) {
+        let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("");
+        let msg = e.get("message").and_then(|c| c.as_str()).unwrap_or("");
+        match (code.is_empty(), msg.is_empty()) {
+            (false, false) => format!("{code}: {msg}"),
+            (false, true) => code.to_string(),
+            (true, false) => msg.to_string(),
+            (true, true) => return None,
+        }
+    } else if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+        match v.get("error_description").and_then(|d| d.as_str()) {
+            Some(d) => format!("{e}: {d}"),
+            None => e.to_string(),
+        }
+    } else {
+        return None;
+    };
+    let line = one_line(&text);
+    Some(if line.chars().count() > 200 {
+        format!("{}...", line.chars().take(200).collect::<String>())
+    } else {
+        line
+    })
+}
+
+/// Every readable ACR state file as (stem, state).
+fn states(cache: &Cache) -> Vec<(String, AcrState)> {
+    let Ok(rd) = std::fs::read_dir(cache.dir().join(STATE_KIND)) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            if p.extension().is_none_or(|x| x != "json") {
+                return None;
+            }
+            let stem = p.file_stem()?.to_string_lossy().into_owned();
+            let st: AcrState = file::read_json(&p)?;
+            Some((stem, st))
+        })
+        .collect()
+}
+
+/// Forgets every cached token of `registry` (all profiles). Returns how many.
+pub fn erase(cache: &Cache, registry: &Registry) -> usize {
+    let name = registry.name();
+    let mut n = 0;
+    for (stem, st) in states(cache) {
+        if st.registry == name {
+            cache
+                .secrets()
+                .delete(&Cache::state_secret_key(STATE_KIND, &stem));
+            let _ = std::fs::remove_file(cache.state_path(STATE_KIND, &stem));
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Registries with a cached, unexpired token: registry -> user name.
+pub fn list(cache: &Cache) -> BTreeMap<String, String> {
+    let t = now();
+    states(cache)
+        .into_iter()
+        .filter(|(_, st)| st.exp > t)
+        .map(|(_, st)| (st.registry, st.username))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Overrides};
+    use crate::protocol::docker::normalize;
+
+    fn cache() -> (tempfile::TempDir, Cache) {
+        let d = tempfile::tempdir().expect("tempdir");
+        let c = Cache::at(d.path().join("cache"));
+        (d, c)
+    }
+
+    fn put_state(c: &Cache, profile: &str, reg: &Registry, exp: i64) {
+        let name = state_name(profile, reg);
+        let store = c
+            .secrets()
+            .put(
+                &Cache::state_secret_key(STATE_KIND, &name),
+                &Secret::new(format!("rt-{profile}")),
+            )
+            .expect("put");
+        let st = AcrState {
+            version: STATE_VERSION,
+            registry: reg.name(),
+            profile: profile.into(),
+            username: ACR_USERNAME.into(),
+            exp,
+            obtained_at: now(),
+            store,
+            session: "s1".into(),
+            scope: ACR_SCOPE.into(),
+        };
+        file::write_json(&c.state_path(STATE_KIND, &name), &st).expect("write");
+    }
+
+    #[test]
+    fn cache_hit_miss_erase_list() {
+        std::env::set_var("ENTRA_CRED_KEYRING", "file");
+        let (_d, c) = cache();
+        let r1 = normalize("r1.azurecr.io").expect("valid");
+        let r2 = normalize("127.0.0.1:5000").expect("valid");
+        assert!(cached(&c, "default", &r1).is_none());
+        put_state(&c, "default", &r1, now() + 3 * 3600);
+        put_state(&c, "other", &r1, now() + 3 * 3600);
+        put_state(&c, "default", &r2, now() + 200); // inside the refresh window
+        let hit = cached(&c, "default", &r1).expect("hit");
+        assert_eq!(hit.secret.expose(), "rt-default");
+        assert_eq!(hit.username, ACR_USERNAME);
+        assert!(cached(&c, "nobody", &r1).is_none());
+        assert!(cached(&c, "default", &r2).is_none());
+        let l = list(&c);
+        assert_eq!(l.len(), 2);
+        assert_eq!(
+            l.get("r1.azurecr.io").map(String::as_str),
+            Some(ACR_USERNAME)
+        );
+        assert!(l.contains_key("127.0.0.1:5000"));
+        assert_eq!(erase(&c, &r1), 2);
+        assert!(cached(&c, "default", &r1).is_none());
+        assert_eq!(list(&c).len(), 1);
+        // The secrets went with the state files.
+        let left = std::fs::read_dir(c.dir().join("secrets"))
+            .map(|rd| rd.count())
+            .unwrap_or(0);
+        assert_eq!(left, 1);
+        // A corrupt state file is a miss, not a crash.
+        let name = state_name("default", &r1);
+        std::fs::write(c.state_path(STATE_KIND, &name), b"{nope").expect("write");
+        assert!(cached(&c, "default", &r1).is_none());
+        assert_eq!(erase(&c, &r1), 0);
+    }
+
+    #[test]
+    fn freshness_window() {
+        assert!(is_fresh(1000 + 301, 1000, 0));
+        assert!(!is_fresh(1000 + 300, 1000, 0));
+        assert!(!is_fresh(1000 + 330, 1000, 30));
+    }
+
+    #[test]
+    fn scopes() {
+        let cfg = Config::from_toml(
+            "[profiles.a]\nacr_scope = \"arm\"\n[profiles.b]\nacr_scope = \"https://management.azure.com/.default\"\n[profiles.c]\ncloud = \"china\"\nacr_scope = \"ARM\"\n",
+        )
+        .expect("parses");
+        let p = |n: &str| {
+            cfg.profile_with_env(
+                &Overrides {
+                    profile: Some(n.into()),
+                    ..Default::default()
+                },
+                &|_| None,
+            )
+            .expect("profile")
+        };
+        assert_eq!(scope_for(&p("a")), "https://management.azure.com/.default");
+        assert_eq!(scope_for(&p("b")), "https://management.azure.com/.default");
+        assert_eq!(
+            scope_for(&p("c")),
+            "https://management.chinacloudapi.cn/.default"
+        );
+        assert_eq!(scope_for(&p("default")), ACR_SCOPE);
+    }
+
+    #[test]
+    fn error_details() {
+        assert_eq!(
+            registry_error_detail(
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad token\r\nx"}]}"#
+            )
+            .as_deref(),
+            Some("UNAUTHORIZED: bad token x")
+        );
+        assert_eq!(
+            registry_error_detail(r#"{"error":"invalid_request","error_description":"no"}"#)
+                .as_deref(),
+            Some("invalid_request: no")
+        );
+        assert_eq!(registry_error_detail("<html>"), None);
+        let e = exchange_error(
+            "r.azurecr.io",
+            401,
+            r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#,
+        );
+        assert_eq!(e.exit_code(), 1);
+        let m = e.to_string();
+        assert!(
+            m.contains("r.azurecr.io") && m.contains("401") && m.contains("AcrPull"),
+            "{m}"
+        );
+        assert!(!m.contains('\n'));
+    }
+}

@@ -256,6 +256,7 @@ impl Http {
         let start = Instant::now();
         let mut attempt = 0u32;
         let mut delay = policy.base_delay;
+        let mut last = String::new();
         loop {
             attempt += 1;
             let remaining = budget.saturating_sub(start.elapsed());
@@ -283,6 +284,7 @@ impl Http {
                         .header("retry-after")
                         .and_then(|v| parse_retry_after(v, crate::timefmt::now()));
                     let detail = error_summary(&resp.body);
+                    last = format!("HTTP {}{detail}", resp.status);
                     let fail = |why: String| {
                         Error::Network(format!(
                             "{shown} answered HTTP {}{detail}{why}",
@@ -306,6 +308,7 @@ impl Http {
                 }
                 Err(e) => {
                     debug!("{:?} {shown} -> {e}", req.method);
+                    last.clone_from(&e);
                     if last_attempt {
                         return Err(Error::Network(format!(
                             "{shown}: {e} (after {attempt} attempts)"
@@ -319,7 +322,7 @@ impl Http {
                 // Sleeping would overrun the budget: one last try right at the end
                 // is pointless, so report now.
                 return Err(Error::Network(format!(
-                    "{shown} kept failing for {} s (ENTRA_CRED_HTTP_TIMEOUT)",
+                    "{shown} kept failing for {} s (ENTRA_CRED_HTTP_TIMEOUT); last: {last}",
                     budget.as_secs()
                 )));
             }

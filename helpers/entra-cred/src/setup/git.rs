@@ -265,9 +265,20 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
                     .filter(|h| !h.is_empty() && !is_ours(h))
                     .map(|h| format!("{h} (for {})", w.url)),
             );
-            edits.push(vec!["--unset-all".into(), key.clone()]);
-            edits.push(vec!["--add".into(), key.clone(), String::new()]);
-            edits.push(vec!["--add".into(), key, helper.clone()]);
+            if have.len() == 2 && have[0].is_empty() && !have[1].is_empty() {
+                // Only the helper line differs (another path or profile): replace it in place.
+                edits.push(vec![
+                    "--fixed-value".into(),
+                    "--replace-all".into(),
+                    key,
+                    helper.clone(),
+                    have[1].clone(),
+                ]);
+            } else {
+                edits.push(vec!["--unset-all".into(), key.clone()]);
+                edits.push(vec!["--add".into(), key.clone(), String::new()]);
+                edits.push(vec!["--add".into(), key, helper.clone()]);
+            }
         }
         if w.use_http_path {
             let key = format!("credential.{}.useHttpPath", w.url);

@@ -303,10 +303,9 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
         Outcome::Unchanged
     } else {
         // Edit a copy with git itself, then diff or rename it over the file.
-        let tmp = {
-            super::ensure_parent(&target)?;
-            super::temp_path(&target)?
-        };
+        // The scratch copy lives in the temp dir: a dry run creates nothing next to the file.
+        let tmp =
+            std::env::temp_dir().join(super::temp_path(&target)?.file_name().unwrap_or_default());
         let result = (|| {
             std::fs::write(&tmp, old.as_deref().unwrap_or(""))
                 .map_err(|e| Error::io("cannot write", &tmp, &e))?;

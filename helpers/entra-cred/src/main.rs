@@ -1,6 +1,7 @@
 //! `entra-cred`: sign in once, then get tokens, inspect and manage them.
 
 mod inspect;
+mod setup;
 mod status;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -76,6 +77,17 @@ enum Cmd {
         #[arg(long)]
         all: bool,
     },
+    /// Wire the helpers into git, docker, kubectl or the AWS tools (idempotent; --dry-run shows the change).
+    Setup {
+        #[command(subcommand)]
+        tool: setup::Tool,
+    },
+    /// Print a shell completion script (e.g. `entra-cred completions bash > /etc/bash_completion.d/entra-cred`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args)]
@@ -133,7 +145,23 @@ fn run(args: Cli) -> Result<()> {
         Cmd::Token { target, output } => token(&o, target, *output),
         Cmd::Refresh { scope } => refresh(&o, scope.as_deref()),
         Cmd::Logout { all } => logout(&o, *all),
+        Cmd::Setup { tool } => {
+            if args.tenant.is_some() || args.client_id.is_some() {
+                return Err(Error::Config(
+                    "setup takes -p PROFILE, not --tenant/--client-id: write them in the profile instead".into(),
+                ));
+            }
+            setup::run(tool, args.profile.as_deref())
+        }
+        Cmd::Completions { shell } => completions(*shell),
     }
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<()> {
+    use clap::CommandFactory;
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), BIN, &mut buf);
+    cli::print(&String::from_utf8_lossy(&buf))
 }
 
 fn broker() -> Result<Broker> {

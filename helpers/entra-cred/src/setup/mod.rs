@@ -1,0 +1,289 @@
+//! `entra-cred setup git|docker|kubectl|aws`: wire the helpers into each tool's own
+//! configuration file, idempotently, keeping everything else in the file.
+//!
+//! Shared rules (SPEC.md "entra-cred"): a second run changes nothing and says so; `--dry-run`
+//! prints the change (a unified diff) on stdout and writes nothing; a file that cannot be parsed
+//! is refused with one line (exit 2) and left untouched; files are replaced atomically (temporary
+//! file in the same directory, then `rename`) with their mode kept; a symlinked file is edited at
+//! its target so dotfile managers keep their link. Messages go to stderr.
+
+pub mod aws;
+pub mod diff;
+pub mod docker;
+pub mod git;
+pub mod kubectl;
+
+use clap::Subcommand;
+use entra_cred_core::{Error, Result};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The tools `setup` knows.
+#[derive(Subcommand)]
+pub enum Tool {
+    /// Credential helper for Azure Repos in the global git config.
+    Git(git::Args),
+    /// `credHelpers` entries for registries in ~/.docker/config.json.
+    Docker(docker::Args),
+    /// Convert a kubeconfig's AKS users to `kubectl-entra` (runs `kubectl-entra convert-kubeconfig`).
+    Kubectl(kubectl::Args),
+    /// `credential_process` for an AWS profile in ~/.aws/config.
+    Aws(aws::Args),
+}
+
+/// Runs one setup. `profile` is the `-p` flag as given (only the flag is carried into the
+/// written lines: `ENTRA_CRED_PROFILE` may not be set where the tool runs later).
+pub fn run(tool: &Tool, profile: Option<&str>) -> Result<()> {
+    let profile = profile.filter(|p| !p.is_empty());
+    match tool {
+        Tool::Git(a) => git::run(a, profile),
+        Tool::Docker(a) => docker::run(a, profile),
+        Tool::Kubectl(a) => kubectl::run(a, profile),
+        Tool::Aws(a) => aws::run(a, profile),
+    }
+}
+
+/// A sibling binary of the running `entra-cred` (the installed helpers live side by side).
+pub fn sibling_binary(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let p = exe
+        .parent()?
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    p.is_file().then_some(p)
+}
+
+/// Checks that `-p P` names a profile that exists (or `default`), so that no line is written
+/// that would fail later with "profile not found".
+pub fn check_profile(profile: Option<&str>) -> Result<entra_cred_core::config::Config> {
+    let config = entra_cred_core::config::Config::load()?;
+    if let Some(p) = profile {
+        config.profile(&entra_cred_core::Overrides {
+            profile: Some(p.to_string()),
+            ..Default::default()
+        })?;
+    }
+    Ok(config)
+}
+
+/// `$HOME`, or a configuration error.
+pub fn home() -> Result<PathBuf> {
+    entra_cred_core::paths::home()
+        .ok_or_else(|| Error::Config("HOME is not set: cannot find the configuration files".into()))
+}
+
+/// An environment variable as a path, treating empty as unset.
+pub fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// A file that cannot be parsed: exit 2, nothing changed.
+pub fn unparsable(path: &Path, why: &str) -> Error {
+    Error::Config(format!(
+        "cannot parse {}: {}; nothing was changed (fix the file, or move it away and run setup again)",
+        path.display(),
+        entra_cred_core::error::one_line(why)
+    ))
+}
+
+/// Reads a text file: `None` when it does not exist; a file that is not UTF-8 cannot be parsed.
+pub fn read_text(path: &Path) -> Result<Option<String>> {
+    match fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| unparsable(path, "it is not UTF-8 text")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("cannot read", path, &e)),
+    }
+}
+
+/// The path to write: a symlink is followed to its target (so a dotfile manager's link stays).
+pub fn write_target(path: &Path) -> PathBuf {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).unwrap_or(path.to_path_buf()),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// A temporary path next to `target`, unique to this process.
+pub fn temp_path(target: &Path) -> Result<PathBuf> {
+    let dir = target
+        .parent()
+        .ok_or_else(|| Error::Other(format!("{} has no parent directory", target.display())))?;
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    Ok(dir.join(format!(
+        ".{name}.entra-cred-{}-{nanos:x}.tmp",
+        std::process::id()
+    )))
+}
+
+/// Creates the parent directory of a new file (mode 0700 for directories we create).
+pub fn ensure_parent(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            let mut b = fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                b.mode(0o700);
+            }
+            b.create(dir)
+                .map_err(|e| Error::io("cannot create the directory", dir, &e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The mode of an existing file (Unix permission bits).
+#[cfg(unix)]
+pub fn file_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777)
+}
+
+/// The mode of an existing file (not tracked on this platform).
+#[cfg(not(unix))]
+pub fn file_mode(_path: &Path) -> Option<u32> {
+    None
+}
+
+/// Replaces `path` with `data` atomically: temporary file in the same directory with the old
+/// file's mode (else `new_mode`), flushed, renamed over the old one.
+pub fn write_atomic(path: &Path, data: &[u8], new_mode: u32) -> Result<()> {
+    let target = write_target(path);
+    ensure_parent(&target)?;
+    let mode = file_mode(&target).unwrap_or(new_mode);
+    let tmp = temp_path(&target)?;
+    let result = (|| {
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(mode);
+        }
+        let mut f = opts
+            .open(&tmp)
+            .map_err(|e| Error::io("cannot write", &tmp, &e))?;
+        set_mode(&tmp, mode)?;
+        f.write_all(data)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| Error::io("cannot write", &tmp, &e))?;
+        fs::rename(&tmp, &target).map_err(|e| Error::io("cannot replace", &target, &e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Sets a file's mode exactly (the umask does not apply).
+pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io("cannot set the permissions of", path, &e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// What happened to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Already as wanted; nothing written.
+    Unchanged,
+    /// `--dry-run`: the diff was printed, nothing written.
+    WouldChange,
+    /// Written.
+    Changed,
+}
+
+/// Applies a whole-file change: no change → says so; `--dry-run` → diff on stdout; else writes.
+pub fn apply(
+    path: &Path,
+    old: Option<&str>,
+    new: &str,
+    dry_run: bool,
+    new_mode: u32,
+) -> Result<Outcome> {
+    if old == Some(new) {
+        return Ok(Outcome::Unchanged);
+    }
+    if dry_run {
+        print_diff(path, old, new)?;
+        return Ok(Outcome::WouldChange);
+    }
+    write_atomic(path, new.as_bytes(), new_mode)?;
+    Ok(Outcome::Changed)
+}
+
+/// Prints the unified diff of a change on stdout.
+pub fn print_diff(path: &Path, old: Option<&str>, new: &str) -> Result<()> {
+    let shown = path.display().to_string();
+    let text = diff::unified(
+        if old.is_some() { &shown } else { "/dev/null" },
+        &shown,
+        old.unwrap_or(""),
+        new,
+    );
+    entra_cred_core::cli::print(&text)
+}
+
+/// The standard closing message of a setup on stderr (`what` says what the file now does).
+pub fn report(outcome: Outcome, path: &Path, what: &str) {
+    match outcome {
+        Outcome::Unchanged => eprintln!(
+            "{} is already set up ({what}): nothing changed.",
+            path.display()
+        ),
+        Outcome::WouldChange => eprintln!(
+            "dry run: {} would be changed as shown above ({what}); nothing was written.",
+            path.display()
+        ),
+        Outcome::Changed => eprintln!("Updated {}: {what}.", path.display()),
+    }
+}
+
+/// Quotes a word for a POSIX shell (and for Python's `shlex.split`, which reads single quotes
+/// the same way). Words of safe characters stay bare.
+pub fn sh_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '_' | '-' | '.' | '/' | ':' | '@' | '%' | '+' | '=' | ',')
+        });
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r#"'"'"'"#))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(sh_quote("abc/-x.y"), "abc/-x.y");
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("it's"), r#"'it'"'"'s'"#);
+        assert_eq!(sh_quote(""), "''");
+        assert_eq!(sh_quote("$x"), "'$x'");
+    }
+}

@@ -448,8 +448,12 @@ impl Config {
             .federated_token_file
             .clone()
             .or_else(|| env_cred("AZURE_FEDERATED_TOKEN_FILE").map(PathBuf::from));
+        // A forced managed-identity flow takes the profile's client id; under `auto`
+        // only AZURE_CLIENT_ID does (the Azure SDK convention), never a client id
+        // written for a user sign-in.
         let managed_identity_client_id = f.managed_identity_client_id.clone().or_else(|| {
-            (flow == Flow::ManagedIdentity && client_id_origin != Origin::Default)
+            ((flow == Flow::ManagedIdentity && client_id_origin != Origin::Default)
+                || (flow == Flow::Auto && client_id_origin == Origin::Env))
                 .then(|| client_id.clone())
         });
 

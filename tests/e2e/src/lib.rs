@@ -90,6 +90,25 @@ pub fn ensure_built() {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
         let mut c = Command::new(cargo);
+        // `cargo test` gives this process the package variables of the test crate
+        // (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ...). Build scripts that watch them (ring's
+        // does) would then be rebuilt here and again by the next outer `cargo test`.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_",
+            ]
+            .iter()
+            .any(|p| k.starts_with(p))
+                || k == "OUT_DIR"
+            {
+                c.env_remove(k.as_ref());
+            }
+        }
         c.args(["build", "--workspace", "--bins", "--manifest-path"])
             .arg(&manifest)
             .env("CARGO_TARGET_DIR", &target_dir)

@@ -57,7 +57,8 @@ pub fn cert_from_text(text: &str) -> Result<Vec<u8>, String> {
     let der = STANDARD
         .decode(b64)
         .map_err(|e| format!("certificate is not base64: {e}"))?;
-    spki_key(&der)?;
+    use x509_cert::der::Decode;
+    x509_cert::Certificate::from_der(&der).map_err(|e| format!("bad certificate: {e}"))?;
     Ok(der)
 }
 

@@ -19,7 +19,8 @@
 //!
 //! For `flow = auto`, [`detect`] must stay cheap: it runs before every cache
 //! lookup. The environment decides App Service and Cloud Shell; whether IMDS
-//! exists is decided by a short probe (1 s, plain TCP, no HTTP client) whose
+//! exists is decided by a short probe (1 s, plain TCP, no HTTP client; only
+//! IMDS's own answer to a request without `Metadata`, HTTP 400, counts) whose
 //! answer is remembered in `<cache>/imds/probe` for 24 hours when IMDS
 //! answered and 6 hours when it did not (delete the file to probe again).
 
@@ -186,8 +187,8 @@ pub fn detect(cache: &Cache) -> Option<(Host, String)> {
     })
 }
 
-/// One short request to IMDS without the `Metadata` header (IMDS refuses it
-/// with 400, which is enough): whether anything answers HTTP within `timeout`.
+/// One short request to IMDS without the `Metadata` header: whether something
+/// answers it as IMDS does (HTTP 400) within `timeout`.
 /// Plain TCP, so that a cache hit never builds the HTTP client.
 pub fn probe_imds(base: &str, timeout: Duration) -> bool {
     let Ok(u) = url::Url::parse(base) else {
@@ -224,7 +225,9 @@ pub fn probe_imds(base: &str, timeout: Duration) -> bool {
         if s.write_all(req.as_bytes()).is_err() {
             return false;
         }
-        let mut buf = [0u8; 8];
+        // "HTTP/1.1 400": IMDS refuses a request without `Metadata: true` with 400.
+        // Anything else (a proxy's 403 or 502, a captive portal) is not IMDS.
+        let mut buf = [0u8; 12];
         let mut got = 0;
         while got < buf.len() {
             match s.read(&mut buf[got..]) {
@@ -232,7 +235,7 @@ pub fn probe_imds(base: &str, timeout: Duration) -> bool {
                 Ok(n) => got += n,
             }
         }
-        return buf[..got].starts_with(b"HTTP/");
+        return got == buf.len() && buf.starts_with(b"HTTP/1.") && &buf[8..12] == b" 400";
     }
     false
 }
@@ -642,21 +645,34 @@ mod tests {
             &format!("http://127.0.0.1:{port}"),
             PROBE_TIMEOUT
         ));
-        // Something answers HTTP: yes.
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = l.local_addr().expect("addr").port();
-        let t = std::thread::spawn(move || {
-            if let Ok((mut s, _)) = l.accept() {
-                let mut b = [0u8; 512];
-                let _ = s.read(&mut b);
-                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
-            }
-        });
-        assert!(probe_imds(
-            &format!("http://127.0.0.1:{port}"),
-            PROBE_TIMEOUT
-        ));
-        let _ = t.join();
+        // Something answers as IMDS does (400 without the Metadata header): yes;
+        // anything else (a proxy's 403, a cut answer): no.
+        for (answer, expected) in [
+            (
+                &b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"[..],
+                true,
+            ),
+            (
+                b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+                false,
+            ),
+            (b"HTTP/1.1 40", false),
+        ] {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let port = l.local_addr().expect("addr").port();
+            let t = std::thread::spawn(move || {
+                if let Ok((mut s, _)) = l.accept() {
+                    let mut b = [0u8; 512];
+                    let _ = s.read(&mut b);
+                    let _ = s.write_all(answer);
+                }
+            });
+            assert_eq!(
+                probe_imds(&format!("http://127.0.0.1:{port}"), PROBE_TIMEOUT),
+                expected
+            );
+            let _ = t.join();
+        }
         // Accepts but never answers: no, within the timeout.
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = l.local_addr().expect("addr").port();

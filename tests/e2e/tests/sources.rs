@@ -29,11 +29,13 @@ fn token(env: &TestEnv, scope: &str) -> RunOutput {
         T,
     );
     env.assert_clean_stderr(&out);
-    assert!(
-        !out.stderr.trim().contains('\n'),
-        "one line: {}",
-        out.stderr
-    );
+    // At most one line besides the diagnostics asked for with ENTRA_CRED_LOG.
+    let lines = out
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("entra-cred [debug]") && !l.starts_with("entra-cred [info]"))
+        .count();
+    assert!(lines <= 1, "one line: {}", out.stderr);
     out
 }
 
@@ -229,11 +231,18 @@ fn client_certificate_pkcs12_and_failures() {
     env.set_env("AZURE_TENANT_ID", TENANT);
     env.set_env("AZURE_CLIENT_CERTIFICATE_PATH", p12.to_str().expect("utf8"));
     env.set_env("AZURE_CLIENT_CERTIFICATE_PASSWORD", "p12-pass-phrase");
+    env.set_env("ENTRA_CRED_LOG", "debug");
     let out = token(&env, ARM).ok();
     assert_eq!(
         verified(&env, &out, "https://management.azure.com").appid,
         APP
     );
+    assert!(out.stderr.contains("[debug]"), "{}", out.stderr);
+    let assertion = env.state().requests_for(Endpoint::Token)[0]
+        .param("client_assertion")
+        .map(str::to_string)
+        .expect("assertion");
+    e2e::assert_no_secret(&out.stderr, &["p12-pass-phrase", &assertion]);
 
     // Each failure below asks for a scope not yet cached, so the source really runs.
     let mut n = 0;
@@ -303,6 +312,7 @@ fn client_certificate_pkcs12_and_failures() {
         2,
         "only the last two reached Entra"
     );
+    env.assert_no_secret_in_files();
 }
 
 // ----- workload identity -----------------------------------------------------------------------
@@ -412,6 +422,8 @@ fn managed_identity_imds_auto_probe_and_user_assigned() {
         Some("https://management.azure.com")
     );
     assert_eq!(reqs[0].param("client_id"), None);
+    let (_, _, p) = status(&env);
+    assert_eq!(p["account"]["username"], "managed-identity:system");
     // The cache hit re-probes nothing: the probe's answer is remembered.
     token(&env, ARM).ok();
     assert_eq!(env.state().count(Endpoint::Imds), probes + 1);
@@ -525,7 +537,10 @@ fn managed_identity_app_service() {
         why.contains("IDENTITY_ENDPOINT and IDENTITY_HEADER"),
         "{why}"
     );
+    env.set_env("ENTRA_CRED_LOG", "debug");
     let out = token(&env, ARM).ok();
+    assert!(out.stderr.contains("[debug]"), "{}", out.stderr);
+    e2e::assert_no_secret(&out.stderr, &[&header]);
     assert_eq!(
         verified(&env, &out, "https://management.azure.com").appid,
         imds::SYSTEM_CLIENT_ID

@@ -210,7 +210,7 @@ impl Broker {
                     cache: &self.cache,
                 };
                 app.acquire(&ctx, &tenant, &req.scope).map(|r| {
-                    let acct = account_from(&r, Some(&profile.client_id));
+                    let acct = account_from(&r, Some(&source.session_client_id(profile)));
                     (r, acct)
                 })
             }

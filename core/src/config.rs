@@ -448,8 +448,12 @@ impl Config {
             .federated_token_file
             .clone()
             .or_else(|| env_cred("AZURE_FEDERATED_TOKEN_FILE").map(PathBuf::from));
+        // A forced managed-identity flow takes the profile's client id; under `auto`
+        // only AZURE_CLIENT_ID does (the Azure SDK convention), never a client id
+        // written for a user sign-in.
         let managed_identity_client_id = f.managed_identity_client_id.clone().or_else(|| {
-            (flow == Flow::ManagedIdentity && client_id_origin != Origin::Default)
+            ((flow == Flow::ManagedIdentity && client_id_origin != Origin::Default)
+                || (flow == Flow::Auto && client_id_origin == Origin::Env))
                 .then(|| client_id.clone())
         });
 
@@ -713,6 +717,69 @@ mod tests {
             )
             .expect("profile");
         assert_eq!(p.authority, "https://login.microsoftonline.us");
+    }
+
+    #[test]
+    fn cloud_and_authority_precedence() {
+        let c = Config::from_toml(
+            "[profiles.cn]\ncloud = \"china\"\n[profiles.both]\ncloud = \"usgov\"\nauthority = \"http://127.0.0.1:7\"\n[profiles.bad]\ncloud = \"mars\"\n",
+        )
+        .expect("parses");
+        let named = |n: &str| Overrides {
+            profile: Some(n.into()),
+            ..Default::default()
+        };
+        let env = env_of(&[("AZURE_AUTHORITY_HOST", "http://127.0.0.1:1")]);
+        let p = c.profile_with_env(&named("cn"), &env).expect("cn");
+        assert_eq!(p.authority, "https://login.chinacloudapi.cn");
+        assert_eq!(
+            p.cloud.arm_scope(),
+            "https://management.chinacloudapi.cn/.default"
+        );
+        assert_eq!(p.cloud.acr_suffix(), ".azurecr.cn");
+        // an authority written in the profile wins over its cloud's
+        let p = c.profile_with_env(&named("both"), &env).expect("both");
+        assert_eq!(
+            (p.authority.as_str(), p.cloud),
+            ("http://127.0.0.1:7", Cloud::UsGov)
+        );
+        // no cloud key: the environment's authority, the public cloud's audiences
+        let p = c
+            .profile_with_env(&Overrides::default(), &env)
+            .expect("default");
+        assert_eq!(
+            (p.authority.as_str(), p.cloud),
+            ("http://127.0.0.1:1", Cloud::Public)
+        );
+        let e = c.profile_with_env(&named("bad"), &env).expect_err("mars");
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("public, usgov or china"), "{e}");
+    }
+
+    #[test]
+    fn managed_identity_client_id_sources() {
+        let c = Config::from_toml(
+            "[profiles.mi]\nflow = \"managed-identity\"\nclient_id = \"file-c\"\n[profiles.user]\nclient_id = \"public-c\"\n[profiles.ua]\nmanaged_identity_client_id = \"object_id=o1\"\n",
+        )
+        .expect("parses");
+        let named = |n: &str| Overrides {
+            profile: Some(n.into()),
+            ..Default::default()
+        };
+        let env = env_of(&[("AZURE_CLIENT_ID", "env-c")]);
+        let mi = |n: &str, e: &dyn Fn(&str) -> Option<String>| {
+            c.profile_with_env(&named(n), e)
+                .expect("profile")
+                .managed_identity_client_id
+        };
+        // forced flow: the profile's client id
+        assert_eq!(mi("mi", &env).as_deref(), Some("file-c"));
+        // auto: AZURE_CLIENT_ID (Azure SDK convention), never a file client id for users
+        assert_eq!(mi("default", &env).as_deref(), Some("env-c"));
+        assert_eq!(mi("user", &env), None);
+        assert_eq!(mi("default", &env_of(&[])), None);
+        // the explicit key wins
+        assert_eq!(mi("ua", &env).as_deref(), Some("object_id=o1"));
     }
 
     #[test]

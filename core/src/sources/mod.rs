@@ -120,10 +120,20 @@ pub fn resolve(profile: &Profile, cache: &Cache) -> Result<(Source, String)> {
             "flow = client-certificate".into(),
         ),
         Flow::WorkloadIdentity => (Source::WorkloadIdentity, "flow = workload-identity".into()),
-        Flow::ManagedIdentity => (
-            Source::ManagedIdentity(managed_identity::host_for_flow()),
-            "flow = managed-identity".into(),
-        ),
+        Flow::ManagedIdentity => {
+            let host = managed_identity::host_for_flow();
+            let at = match host {
+                managed_identity::Host::Imds => {
+                    format!("IMDS at {}", managed_identity::imds_base())
+                }
+                managed_identity::Host::AppService => "App Service: IDENTITY_ENDPOINT".into(),
+                managed_identity::Host::CloudShell => "Cloud Shell: MSI_ENDPOINT".into(),
+            };
+            (
+                Source::ManagedIdentity(host),
+                format!("flow = managed-identity ({at})"),
+            )
+        }
         Flow::AzureCli => (Source::AzureCli, "flow = azure-cli".into()),
         Flow::Auto => {
             if profile.client_secret.is_some() {
@@ -134,15 +144,21 @@ pub fn resolve(profile: &Profile, cache: &Cache) -> Result<(Source, String)> {
                         origin(profile.client_id_origin)
                     ),
                 )
-            } else if profile.certificate.is_some() {
+            } else if let Some(cert) = &profile.certificate {
                 (
                     Source::ClientCertificate,
-                    "auto: a client certificate is configured".into(),
+                    format!(
+                        "auto: a client certificate is configured ({})",
+                        cert.display()
+                    ),
                 )
-            } else if profile.federated_token_file.is_some() {
+            } else if let Some(file) = &profile.federated_token_file {
                 (
                     Source::WorkloadIdentity,
-                    "auto: a federated token file is configured".into(),
+                    format!(
+                        "auto: a federated token file is configured ({})",
+                        file.display()
+                    ),
                 )
             } else if let Some((host, why)) = managed_identity::detect(cache) {
                 (Source::ManagedIdentity(host), format!("auto: {why}"))
@@ -150,7 +166,7 @@ pub fn resolve(profile: &Profile, cache: &Cache) -> Result<(Source, String)> {
                 // No file read here: this runs on every cache hit.
                 (
                     Source::User(Flow::DeviceCode),
-                    "auto: no application credentials or managed identity; the signed-in user (device code sign-in when needed)".into(),
+                    "auto: no application credentials and no managed identity (App Service, Cloud Shell or IMDS); the signed-in user (device code sign-in when needed)".into(),
                 )
             }
         }

@@ -90,6 +90,25 @@ pub fn ensure_built() {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
         let mut c = Command::new(cargo);
+        // `cargo test` gives this process the package variables of the test crate
+        // (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ...). Build scripts that watch them (ring's
+        // does) would then be rebuilt here and again by the next outer `cargo test`.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_",
+            ]
+            .iter()
+            .any(|p| k.starts_with(p))
+                || k == "OUT_DIR"
+            {
+                c.env_remove(k.as_ref());
+            }
+        }
         c.args(["build", "--workspace", "--bins", "--manifest-path"])
             .arg(&manifest)
             .env("CARGO_TARGET_DIR", &target_dir)
@@ -350,6 +369,10 @@ fn find_secret<'a>(haystack: &str, secrets: &[&'a str]) -> Option<&'a str> {
 
 // ----- the test environment -------------------------------------------------------------------
 
+/// Where [`TestEnv`] points IMDS by default: a closed loopback port (the discard port), so that
+/// no test ever sends a packet to 169.254.169.254 and the `auto` probe fails at once.
+pub const CLOSED_IMDS: &str = "http://127.0.0.1:9";
+
 /// A started emulator plus a private temp dir (`home/`, `config/`, `cache/`) and a clean
 /// environment for the processes under test.
 pub struct TestEnv {
@@ -426,7 +449,9 @@ impl TestEnv {
     /// found on `PATH`, with a clean environment:
     /// `PATH` (target bin dir first), `LANG=C`, `HOME`, `XDG_CONFIG_HOME`, `XDG_CACHE_HOME`,
     /// `ENTRA_CRED_CACHE_DIR`, `ENTRA_CRED_CONFIG`, `AZURE_AUTHORITY_HOST=<entra url>`,
-    /// `ENTRA_CRED_KEYRING=file`, `ENTRA_CRED_HTTP_TIMEOUT=10`, `GIT_CONFIG_NOSYSTEM=1`; stdin null.
+    /// `ENTRA_CRED_KEYRING=file`, `ENTRA_CRED_HTTP_TIMEOUT=10`, `GIT_CONFIG_NOSYSTEM=1`,
+    /// `AZURE_POD_IDENTITY_AUTHORITY_HOST=`[`CLOSED_IMDS`] (override with the emulator's
+    /// `imds` URL to test IMDS); stdin null.
     pub fn cmd(&self, name: &str) -> Command {
         ensure_built();
         let program = if WORKSPACE_BINS.contains(&name) {
@@ -464,6 +489,8 @@ impl TestEnv {
             .env("ENTRA_CRED_KEYRING", "file")
             .env("ENTRA_CRED_HTTP_TIMEOUT", "10")
             .env("GIT_CONFIG_NOSYSTEM", "1")
+            // No test may probe the real IMDS (169.254.169.254): a closed loopback port.
+            .env("AZURE_POD_IDENTITY_AUTHORITY_HOST", CLOSED_IMDS)
             .current_dir(self.root())
             .stdin(Stdio::null());
         for (k, v) in &self.extra_env {

@@ -12,6 +12,7 @@
 //! | `POST /_emulator/expire` | expire every refresh token (AADSTS700082) |
 //! | `POST /_emulator/approve` | approve every pending device code |
 //! | `POST /_emulator/clients` | `{"client_id":"..","client_secret":".."}` register a client |
+//! | `POST /_emulator/certificates` | `{"client_id":"..","certificate":"<PEM or base64 DER>"}` register a certificate credential (assertions must then be signed with it) |
 //! | `POST /_emulator/federated` | `{"client_id","issuer","subject"}` trust a federated credential |
 //! | `POST /_emulator/config` | any of `{"token_lifetime":s,"device_interval":s,"device_approval":"after:N|never|decline|expire|slow-down"}` |
 //! | `GET /_emulator/secrets` | every secret issued so far (JSON array) |
@@ -96,6 +97,24 @@ pub fn handle(state: &State, req: &Req) -> Resp {
                     done()
                 }
                 _ => bad("expected {\"client_id\": \"..\", \"client_secret\": \"..\"}"),
+            }
+        }
+        ("POST", "certificates") => {
+            let v = match req.json() {
+                Ok(v) => v,
+                Err(e) => return bad(&e),
+            };
+            match (str_field(&v, "client_id"), str_field(&v, "certificate")) {
+                (Some(id), Some(cert)) => match super::certs::cert_from_text(cert) {
+                    Ok(der) => {
+                        state.add_client_certificate(id, &der);
+                        done()
+                    }
+                    Err(e) => bad(&e),
+                },
+                _ => bad(
+                    "expected {\"client_id\": \"..\", \"certificate\": \"<PEM or base64 DER>\"}",
+                ),
             }
         }
         ("POST", "federated") => {

@@ -229,7 +229,8 @@ fn client_credentials(state: &State, req: &Req, tenant: &str) -> Resp {
     )
 }
 
-/// Check a client assertion's claims. Signatures are not verified (yet).
+/// Check a client assertion: its claims, and for clients with registered certificates its
+/// signature (see `certs`). Assertions of clients without certificates are checked by claims only.
 fn check_assertion(
     state: &State,
     req: &Req,
@@ -283,6 +284,10 @@ fn check_assertion(
             return Err(bad(&format!(
                 "The 'sub' claim must be the client id '{client_id}'."
             )));
+        }
+        let certs = state.client_certificates(client_id);
+        if !certs.is_empty() {
+            super::certs::verify_assertion(&certs, &header, &claims, assertion)?;
         }
         let mut urls = Vec::new();
         if let Some(base) = state.url(NAME) {

@@ -201,6 +201,8 @@ fn get<'a>(a: &'a [(String, String)], k: &str) -> Option<&'a str> {
 fn clone_and_push_with_client_secret_and_discovered_tenant() {
     let mut g = Git::new();
     g.use_client_secret();
+    // Debug logging on: every stderr line is still checked for secrets.
+    g.env.set_env("ENTRA_CRED_LOG", "debug");
     g.clone_commit_push("work");
 
     // One token, asked at the organisation's tenant (from the 401's WWW-Authenticate).

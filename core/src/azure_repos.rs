@@ -1,2 +1,448 @@
 //! Azure Repos: which hosts are served, organisations, and tenant discovery.
-//! (Built with the git issue.)
+//!
+//! The pure parts (host matching, organisation, `WWW-Authenticate` and
+//! `X-VSS-ResourceTenant` parsing) are plain functions; [`tenant_for`] ties
+//! them to the cache (the per-organisation memo, one small file read) and,
+//! only when nothing else says, to one unauthenticated `HEAD`.
+
+use crate::cache::{file, Cache};
+use crate::config::{is_loopback_host, Origin, Profile, DEFAULT_TENANT};
+use crate::error::Result;
+use crate::http::{Http, Request, RetryPolicy};
+use crate::protocol::git::GitRequest;
+use crate::{debug, info};
+use serde::{Deserialize, Serialize};
+
+/// The Azure DevOps application.
+pub const DEVOPS_RESOURCE: &str = "499b84ac-1321-427f-aa17-267ca6975798";
+/// The scope of the tokens handed to git.
+pub const DEVOPS_SCOPE: &str = "499b84ac-1321-427f-aa17-267ca6975798/.default";
+/// The cache kind of the tenant memo (`<cache>/azure-repos/<hash>.json`).
+pub const MEMO_KIND: &str = "azure-repos";
+/// `X-VSS-ResourceTenant` of an organisation not backed by Entra ID.
+const ZERO_GUID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// `host` without its `:port`, brackets kept for IPv6.
+pub fn bare_host(host: &str) -> &str {
+    if host.starts_with('[') {
+        return match host.find(']') {
+            Some(i) => &host[..=i],
+            None => host,
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+/// Whether `host` is `dev.azure.com` or `<org>.visualstudio.com` (port 443 or none).
+pub fn is_builtin_host(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    let h = match host.strip_suffix(":443") {
+        Some(h) => h,
+        None if host.contains(':') => return false,
+        None => host.as_str(),
+    };
+    h == "dev.azure.com" || visualstudio_org(h).is_some()
+}
+
+/// The organisation of `<org>.visualstudio.com`.
+fn visualstudio_org(host: &str) -> Option<&str> {
+    let org = host.strip_suffix(".visualstudio.com")?;
+    (!org.is_empty() && !org.contains('.') && org != "vs-ssh").then_some(org)
+}
+
+/// Whether `host` (`host[:port]` as git sends it) is listed in `hosts`
+/// (entries `host` match any port, `host:port` only that port).
+pub fn host_listed(host: &str, hosts: &[String]) -> bool {
+    let host = host.to_ascii_lowercase();
+    let bare = bare_host(&host);
+    hosts.iter().any(|h| {
+        let h = h.trim().to_ascii_lowercase();
+        !h.is_empty() && (h == host || h == bare)
+    })
+}
+
+/// Whether git may send credentials for `host` over `protocol`: `https`
+/// everywhere, `http` only to loopback hosts.
+pub fn protocol_allowed(protocol: &str, host: &str) -> bool {
+    match protocol {
+        "https" => true,
+        "http" => is_loopback_host(bare_host(host)),
+        _ => false,
+    }
+}
+
+/// The organisation of a request: the subdomain of `*.visualstudio.com`,
+/// else the first segment of `path`. On `dev.azure.com` without `path`
+/// (no `credential.useHttpPath`), the user name of an
+/// `https://<org>@dev.azure.com/...` clone URL, when it looks like one.
+pub fn organisation(host: &str, path: Option<&str>, username: Option<&str>) -> Option<String> {
+    let host = host.to_ascii_lowercase();
+    if let Some(org) = visualstudio_org(bare_host(&host)) {
+        return Some(org.to_string());
+    }
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 100
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && s != "."
+            && s != ".."
+    };
+    if let Some(first) = path.and_then(|p| p.split('/').find(|s| !s.is_empty())) {
+        return valid(first).then(|| first.to_string());
+    }
+    if bare_host(&host) == "dev.azure.com" {
+        return username.filter(|u| valid(u)).map(str::to_string);
+    }
+    None
+}
+
+/// A tenant id or name fit to become a URL path segment.
+fn valid_tenant(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 256
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+/// Normalises a discovered tenant: the all-zero GUID (an organisation not
+/// backed by Entra ID) becomes `organizations`.
+fn normalise_tenant(t: &str) -> Option<String> {
+    let t = t.trim().to_ascii_lowercase();
+    if t == ZERO_GUID {
+        return Some(DEFAULT_TENANT.to_string());
+    }
+    valid_tenant(&t).then_some(t)
+}
+
+/// The tenant in `Bearer authorization_uri=https://login.microsoftonline.com/<tid>`
+/// among git's `wwwauth[]` lines (the first path segment of the URI).
+pub fn tenant_from_wwwauth(wwwauth: &[String]) -> Option<String> {
+    wwwauth.iter().find_map(|h| {
+        let (scheme, params) = h.trim().split_once(char::is_whitespace)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        params.split(',').find_map(|p| {
+            let (k, v) = p.trim().split_once('=')?;
+            if !k.trim().eq_ignore_ascii_case("authorization_uri") {
+                return None;
+            }
+            let v = v.trim().trim_matches('"');
+            let u = url::Url::parse(v).ok()?;
+            let seg = u.path_segments()?.find(|s| !s.is_empty())?;
+            normalise_tenant(seg)
+        })
+    })
+}
+
+/// The tenant in an `X-VSS-ResourceTenant` header (a GUID; all zeros means
+/// `organizations`; a comma-separated list takes its first entry).
+pub fn tenant_from_resource_header(v: &str) -> Option<String> {
+    normalise_tenant(v.split(',').next()?.trim())
+}
+
+/// The URL of the unauthenticated discovery `HEAD`: `<protocol>://<host>/<org>`,
+/// or `https://<org>.visualstudio.com/` where the host names the organisation.
+pub fn discovery_url(protocol: &str, host: &str, org: &str) -> String {
+    if visualstudio_org(bare_host(&host.to_ascii_lowercase())).is_some() {
+        format!("{protocol}://{host}/")
+    } else {
+        format!("{protocol}://{host}/{org}")
+    }
+}
+
+/// The remembered tenant of one organisation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantMemo {
+    /// `host[:port]`.
+    pub host: String,
+    /// The organisation.
+    pub org: String,
+    /// The tenant (`organizations` for an organisation not backed by Entra ID).
+    pub tenant: String,
+    /// When it was discovered (POSIX seconds).
+    pub discovered_at: i64,
+}
+
+fn memo_name(host: &str, org: &str) -> String {
+    format!("{}/{}", host.to_ascii_lowercase(), org.to_ascii_lowercase())
+}
+
+/// The remembered tenant of `org` on `host` (one file read).
+pub fn remembered_tenant(cache: &Cache, host: &str, org: &str) -> Option<String> {
+    let m: TenantMemo = file::read_json(&cache.state_path(MEMO_KIND, &memo_name(host, org)))?;
+    (m.host.eq_ignore_ascii_case(host) && m.org.eq_ignore_ascii_case(org))
+        .then_some(m.tenant)
+        .filter(|t| valid_tenant(t))
+}
+
+/// Remembers the tenant of `org` on `host`.
+pub fn remember_tenant(cache: &Cache, host: &str, org: &str, tenant: &str) -> Result<()> {
+    let memo = TenantMemo {
+        host: host.to_ascii_lowercase(),
+        org: org.to_string(),
+        tenant: tenant.to_string(),
+        discovered_at: crate::timefmt::now(),
+    };
+    file::ensure_private_dir(cache.dir())?;
+    file::write_json(&cache.state_path(MEMO_KIND, &memo_name(host, org)), &memo)
+}
+
+/// Forgets the remembered tenant of `org` on `host`.
+pub fn forget_tenant(cache: &Cache, host: &str, org: &str) {
+    let _ = std::fs::remove_file(cache.state_path(MEMO_KIND, &memo_name(host, org)));
+}
+
+/// Asks the server: an unauthenticated `HEAD`, reading `X-VSS-ResourceTenant`
+/// (or, failing that, the `Bearer authorization_uri` of a 401).
+pub fn discover_tenant(
+    http: &Http,
+    protocol: &str,
+    host: &str,
+    org: &str,
+) -> Result<Option<String>> {
+    let url = discovery_url(protocol, host, org);
+    let resp = http.send(&Request::head(url), &RetryPolicy::default())?;
+    let from_header = resp
+        .header("x-vss-resourcetenant")
+        .and_then(tenant_from_resource_header);
+    let found = from_header.or_else(|| {
+        let www: Vec<String> = resp
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "www-authenticate")
+            .map(|(_, v)| v.clone())
+            .collect();
+        tenant_from_wwwauth(&www)
+    });
+    debug!(
+        "tenant discovery for organisation '{org}' on {host}: HTTP {} -> {}",
+        resp.status,
+        found.as_deref().unwrap_or("none")
+    );
+    Ok(found)
+}
+
+/// Whether the profile names its tenant on purpose (not the multi-tenant default).
+pub fn profile_tenant_configured(profile: &Profile) -> bool {
+    profile.tenant_origin != Origin::Default
+        && !matches!(
+            profile.tenant.to_ascii_lowercase().as_str(),
+            "organizations" | "common"
+        )
+}
+
+/// How far [`tenant_for`] may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discovery {
+    /// Use the network (`get`).
+    Allowed,
+    /// Profile, `wwwauth[]` and memo only (`erase`).
+    Offline,
+}
+
+/// The tenant to ask for a token at, `None` for the profile's own:
+/// the profile's configured tenant, else `authorization_uri=` from git's
+/// `wwwauth[]`, else the memo of the organisation, else (when allowed) an
+/// unauthenticated `HEAD` whose answer is remembered.
+pub fn tenant_for(
+    profile: &Profile,
+    req: &GitRequest,
+    cache: &Cache,
+    http: &Http,
+    discovery: Discovery,
+) -> Result<Option<String>> {
+    if profile_tenant_configured(profile) {
+        return Ok(None);
+    }
+    let pick = |t: String| (!t.eq_ignore_ascii_case(&profile.tenant)).then_some(t);
+    if let Some(t) = tenant_from_wwwauth(&req.wwwauth) {
+        debug!("tenant {t} from the server's WWW-Authenticate");
+        return Ok(pick(t));
+    }
+    let (Some(host), Some(protocol)) = (req.host.as_deref(), req.protocol.as_deref()) else {
+        return Ok(None);
+    };
+    let Some(org) = organisation(host, req.path.as_deref(), req.username.as_deref()) else {
+        info!(
+            "no organisation for {host}: git sent no path (set `git config --global credential.https://{host}.useHttpPath true`); using the profile's tenant"
+        );
+        return Ok(None);
+    };
+    if let Some(t) = remembered_tenant(cache, host, &org) {
+        return Ok(pick(t));
+    }
+    if discovery == Discovery::Offline {
+        return Ok(None);
+    }
+    match discover_tenant(http, protocol, host, &org)? {
+        Some(t) => {
+            if let Err(e) = remember_tenant(cache, host, &org, &t) {
+                debug!("cannot remember the tenant of '{org}': {e}");
+            }
+            Ok(pick(t))
+        }
+        None => {
+            info!("{host} did not name the tenant of organisation '{org}'; using the profile's tenant");
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert!(is_builtin_host("dev.azure.com"));
+        assert!(is_builtin_host("Dev.Azure.com:443"));
+        assert!(!is_builtin_host("dev.azure.com:8080"));
+        assert!(is_builtin_host("contoso.visualstudio.com"));
+        assert!(!is_builtin_host("visualstudio.com"));
+        assert!(!is_builtin_host(".visualstudio.com"));
+        assert!(!is_builtin_host("a.b.visualstudio.com"));
+        assert!(!is_builtin_host("evilvisualstudio.com"));
+        assert!(!is_builtin_host("dev.azure.com.evil.example"));
+        assert!(!is_builtin_host("github.com"));
+        let extra = vec!["git.example".to_string(), "127.0.0.1:8080".to_string()];
+        assert!(host_listed("git.example", &extra));
+        assert!(host_listed("git.example:444", &extra));
+        assert!(host_listed("127.0.0.1:8080", &extra));
+        assert!(!host_listed("127.0.0.1:8081", &extra));
+        assert!(!host_listed("127.0.0.1", &extra));
+        assert!(!host_listed("example", &extra));
+        assert_eq!(bare_host("[::1]:80"), "[::1]");
+        assert_eq!(bare_host("h:80"), "h");
+        assert_eq!(bare_host("h"), "h");
+    }
+
+    #[test]
+    fn protocols() {
+        assert!(protocol_allowed("https", "dev.azure.com"));
+        assert!(!protocol_allowed("http", "dev.azure.com"));
+        assert!(protocol_allowed("http", "127.0.0.1:8080"));
+        assert!(protocol_allowed("http", "localhost"));
+        assert!(protocol_allowed("http", "[::1]:9"));
+        assert!(!protocol_allowed("ssh", "dev.azure.com"));
+        assert!(!protocol_allowed("", "dev.azure.com"));
+    }
+
+    #[test]
+    fn organisations() {
+        assert_eq!(
+            organisation("dev.azure.com", Some("contoso/p/_git/r"), None).as_deref(),
+            Some("contoso")
+        );
+        assert_eq!(
+            organisation("dev.azure.com", None, Some("contoso")).as_deref(),
+            Some("contoso")
+        );
+        assert_eq!(organisation("dev.azure.com", None, Some("a@b.c")), None);
+        assert_eq!(organisation("dev.azure.com", None, None), None);
+        assert_eq!(
+            organisation("fabrikam.visualstudio.com", Some("x/_git/r"), None).as_deref(),
+            Some("fabrikam")
+        );
+        assert_eq!(
+            organisation("127.0.0.1:9", Some("/org1/p/_git/r"), None).as_deref(),
+            Some("org1")
+        );
+        assert_eq!(organisation("127.0.0.1:9", None, Some("org")), None);
+        assert_eq!(organisation("dev.azure.com", Some("../x"), None), None);
+        assert_eq!(organisation("dev.azure.com", Some("a b/x"), None), None);
+    }
+
+    #[test]
+    fn wwwauth() {
+        let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            tenant_from_wwwauth(&w(&[
+                "Basic realm=\"x\"",
+                "Bearer authorization_uri=https://login.microsoftonline.com/72F988BF-86f1-41af-91ab-2d7cd011db47"
+            ]))
+            .as_deref(),
+            Some("72f988bf-86f1-41af-91ab-2d7cd011db47")
+        );
+        assert_eq!(
+            tenant_from_wwwauth(&w(&[
+                "Bearer realm=\"\", authorization_uri=\"http://127.0.0.1:5/t1/\""
+            ]))
+            .as_deref(),
+            Some("t1")
+        );
+        assert_eq!(
+            tenant_from_wwwauth(&w(&[
+                "Bearer authorization_uri=https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000"
+            ]))
+            .as_deref(),
+            Some("organizations")
+        );
+        assert_eq!(
+            tenant_from_wwwauth(&w(&["Basic realm=x", "TFS-Federated"])),
+            None
+        );
+        assert_eq!(
+            tenant_from_wwwauth(&w(&["Bearer authorization_uri=nonsense"])),
+            None
+        );
+        assert_eq!(
+            tenant_from_wwwauth(&w(&["Bearer authorization_uri=https://h/"])),
+            None
+        );
+        assert_eq!(
+            tenant_from_wwwauth(&w(&["Bearer authorization_uri=https://h/a%20b"])),
+            None
+        );
+        assert_eq!(tenant_from_wwwauth(&w(&["", "Bearer", "Bearer ,,="])), None);
+    }
+
+    #[test]
+    fn resource_header() {
+        assert_eq!(
+            tenant_from_resource_header("72f988bf-86f1-41af-91ab-2d7cd011db47").as_deref(),
+            Some("72f988bf-86f1-41af-91ab-2d7cd011db47")
+        );
+        assert_eq!(
+            tenant_from_resource_header(ZERO_GUID).as_deref(),
+            Some("organizations")
+        );
+        assert_eq!(tenant_from_resource_header("a/b"), None);
+        assert_eq!(tenant_from_resource_header(""), None);
+    }
+
+    #[test]
+    fn discovery_urls() {
+        assert_eq!(
+            discovery_url("https", "dev.azure.com", "contoso"),
+            "https://dev.azure.com/contoso"
+        );
+        assert_eq!(
+            discovery_url("https", "contoso.visualstudio.com", "contoso"),
+            "https://contoso.visualstudio.com/"
+        );
+        assert_eq!(
+            discovery_url("http", "127.0.0.1:9", "o"),
+            "http://127.0.0.1:9/o"
+        );
+    }
+
+    #[test]
+    fn memo_roundtrip() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let c = Cache::at(d.path().join("c"));
+        assert_eq!(remembered_tenant(&c, "dev.azure.com", "contoso"), None);
+        remember_tenant(&c, "dev.azure.com", "contoso", "t1").expect("write");
+        assert_eq!(
+            remembered_tenant(&c, "Dev.Azure.com", "contoso").as_deref(),
+            Some("t1")
+        );
+        assert_eq!(remembered_tenant(&c, "dev.azure.com", "other"), None);
+        forget_tenant(&c, "dev.azure.com", "contoso");
+        assert_eq!(remembered_tenant(&c, "dev.azure.com", "contoso"), None);
+    }
+}

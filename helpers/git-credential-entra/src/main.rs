@@ -1,1 +1,185 @@
-fn main() {}
+//! `git-credential-entra`: a git credential helper that answers with Microsoft
+//! Entra ID access tokens for Azure Repos (`dev.azure.com`,
+//! `*.visualstudio.com`, and the hosts in `git_hosts` / `ENTRA_CRED_GIT_HOSTS`).
+
+use clap::Parser;
+use entra_cred_core::azure_repos::{self, Discovery, DEVOPS_SCOPE};
+use entra_cred_core::broker::{Interaction, TokenRequest};
+use entra_cred_core::cache::Cache;
+use entra_cred_core::cli;
+use entra_cred_core::config::{env_var, split_hosts, Config, HostKind, Overrides, Profile};
+use entra_cred_core::protocol::git::{self, GitRequest};
+use entra_cred_core::timefmt::now;
+use entra_cred_core::{debug, warn, Broker, Result};
+use std::process::ExitCode;
+
+const BIN: &str = "git-credential-entra";
+
+/// git credential helper: Microsoft Entra ID tokens for Azure Repos.
+///
+/// Set it up with `git config --global credential.https://dev.azure.com.helper entra`
+/// and `git config --global credential.https://dev.azure.com.useHttpPath true`
+/// (or `entra-cred setup git`). git runs it as `git-credential-entra get|store|erase`
+/// with the request on stdin.
+#[derive(Parser)]
+#[command(name = BIN, version, about)]
+struct Args {
+    /// Profile to use (default: the profile whose git_hosts lists the host, else
+    /// ENTRA_CRED_PROFILE, else `default`).
+    #[arg(short = 'p', long, value_name = "NAME")]
+    profile: Option<String>,
+    /// What git asks: get, store or erase (anything else is ignored).
+    action: Option<String>,
+}
+
+/// Largest request read from git.
+const MAX_INPUT: u64 = 1 << 20;
+/// `password_expiry_utc` is this many seconds before the token really expires.
+const EXPIRY_MARGIN: i64 = 180;
+
+fn main() -> ExitCode {
+    let args: Args = cli::parse(BIN);
+    cli::run(BIN, || run(args))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Get,
+    Store,
+    Erase,
+}
+
+fn run(args: Args) -> Result<()> {
+    let action = match args.action.as_deref() {
+        Some("get") => Action::Get,
+        Some("store") => Action::Store,
+        Some("erase") => Action::Erase,
+        // git's contract: helpers ignore actions they do not know.
+        _ => return Ok(()),
+    };
+    let input = cli::read_stdin(MAX_INPUT)?;
+    if action == Action::Store {
+        return Ok(()); // Tokens are kept in entra-cred's cache, never from git.
+    }
+    let req = git::parse(&input)?;
+    let Some(profile) = served(&req, args.profile.as_deref())? else {
+        return Ok(());
+    };
+    let broker = Broker::new(Cache::open()?);
+    match action {
+        Action::Get => get(&broker, &profile, &req),
+        Action::Erase => erase(&broker, &profile, &req),
+        Action::Store => Ok(()),
+    }
+}
+
+/// The profile to answer `req` with, or `None` when the host (or its
+/// protocol) is not ours: then git hears nothing and asks its next helper.
+/// Reads the environment and the config file only.
+fn served(req: &GitRequest, flag: Option<&str>) -> Result<Option<Profile>> {
+    let (Some(host), Some(protocol)) = (req.host.as_deref(), req.protocol.as_deref()) else {
+        return Ok(None);
+    };
+    if !azure_repos::protocol_allowed(protocol, host) {
+        debug!("not answering for {protocol}://{host}: only https (http on loopback)");
+        return Ok(None);
+    }
+    let env_hosts = env_var("ENTRA_CRED_GIT_HOSTS")
+        .map(|s| split_hosts(&s))
+        .unwrap_or_default();
+    let ours_anyway =
+        azure_repos::is_builtin_host(host) || azure_repos::host_listed(host, &env_hosts);
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) if !ours_anyway => {
+            // Not known to be ours: git's other hosts must keep working.
+            warn!("{e}");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let listed_by = config.profile_for_host(host, HostKind::Git);
+    if !ours_anyway && listed_by.is_none() {
+        return Ok(None);
+    }
+    let overrides = Overrides {
+        profile: flag.map(str::to_string).or(listed_by),
+        ..Overrides::default()
+    };
+    config.profile(&overrides).map(Some)
+}
+
+fn get(broker: &Broker, profile: &Profile, req: &GitRequest) -> Result<()> {
+    let tenant = azure_repos::tenant_for(
+        profile,
+        req,
+        broker.cache(),
+        broker.http(),
+        Discovery::Allowed,
+    )?;
+    let mut treq = TokenRequest::new(DEVOPS_SCOPE);
+    treq.tenant = tenant;
+    treq.interaction = if git::prompting_forbidden(&env_var) {
+        Interaction::Never
+    } else {
+        Interaction::IfPossible
+    };
+    let token = broker.token(profile, &treq)?;
+    let left = token.expires_on - now();
+    let expiry = token.expires_on - EXPIRY_MARGIN.min(left / 2).max(0);
+    let answer = if req.has_capability("authtype") {
+        git::render_bearer(&token.access_token, expiry)?
+    } else {
+        let username = token
+            .account
+            .as_ref()
+            .and_then(|a| a.username.as_deref())
+            .filter(|u| *u != profile.client_id && !u.contains(['\n', '\r', '\0']))
+            .unwrap_or("entra");
+        git::render_password(username, &token.access_token, expiry)?
+    };
+    cli::print(&answer)
+}
+
+/// git says the server rejected the credential: forget that access token (at
+/// the tenant it was issued for, and at the tenant a `get` would ask now), and
+/// the organisation's remembered tenant. No network.
+fn erase(broker: &Broker, profile: &Profile, req: &GitRequest) -> Result<()> {
+    let mut tenants: Vec<Option<String>> = Vec::new();
+    if let Some(tid) = req
+        .presented_token()
+        .and_then(entra_cred_core::jwt::decode)
+        .and_then(|d| d.str("tid").map(str::to_ascii_lowercase))
+    {
+        tenants.push(Some(tid));
+    }
+    tenants.push(azure_repos::tenant_for(
+        profile,
+        req,
+        broker.cache(),
+        broker.http(),
+        Discovery::Offline,
+    )?);
+    tenants.dedup();
+    let mut forgot = false;
+    for t in &tenants {
+        forgot |= broker.forget_token(profile, t.as_deref(), DEVOPS_SCOPE)?;
+    }
+    if let (Some(host), Some(org)) = (
+        req.host.as_deref(),
+        req.host.as_deref().and_then(|h| {
+            azure_repos::organisation(h, req.path.as_deref(), req.username.as_deref())
+        }),
+    ) {
+        azure_repos::forget_tenant(broker.cache(), host, &org);
+    }
+    debug!(
+        "erase: {}",
+        if forgot {
+            "dropped the cached token"
+        } else {
+            "no cached token to drop"
+        }
+    );
+    Ok(())
+}

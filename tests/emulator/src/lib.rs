@@ -80,4 +80,10 @@ impl Emulator {
     pub fn inject(&self, fault: Fault) {
         self.state.inject(fault)
     }
+
+    /// Azure Repos: serve the bare repositories under `root`
+    /// (`<root>/{org}/{project}/{repo}.git` for `/{org}/{project}/_git/{repo}`).
+    pub fn set_repos_root(&self, root: &std::path::Path) {
+        services::repos::set_root(&self.state, root)
+    }
 }

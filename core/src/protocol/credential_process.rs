@@ -390,7 +390,8 @@ pub fn parse_caller_identity(xml: &str) -> Result<CallerIdentity, String> {
 mod tests {
     use super::*;
 
-    const FIXTURE: &str = include_str!("../../tests/fixtures/sts-assume-role-with-web-identity.xml");
+    const FIXTURE: &str =
+        include_str!("../../tests/fixtures/sts-assume-role-with-web-identity.xml");
 
     #[test]
     fn renders_botocore_shape() {
@@ -508,7 +509,13 @@ mod tests {
             let _ = parse_assume_role(&FIXTURE[..i]);
             let _ = parse_error(&FIXTURE[..i]);
         }
-        for s in ["<\u{e9}>", "<a>\u{1F600}&#128512;</a>", "<a x='\u{e9}'/>", "&&&", "<a>&;</a>"] {
+        for s in [
+            "<\u{e9}>",
+            "<a>\u{1F600}&#128512;</a>",
+            "<a x='\u{e9}'/>",
+            "&&&",
+            "<a>&;</a>",
+        ] {
             let _ = xml_fields(s);
         }
     }

@@ -77,6 +77,10 @@ impl Aws {
             ("AWS_ENDPOINT_URL_STS", sts_url),
             // Nothing may leave the machine; a closed loopback port catches strays.
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:9".into()),
+            (
+                "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+                "http://127.0.0.1:9".into(),
+            ),
         ] {
             env.set_env(k, &v);
         }

@@ -380,6 +380,74 @@ impl Broker {
         )
     }
 
+    /// The signed-in user's latest ID token (audience: the profile's client
+    /// id), from the cache when it has more than `req.min_validity` seconds
+    /// left, else refreshed through the refresh token (or, when
+    /// `req.interaction` allows, a sign-in). `req.scope` is ignored. The
+    /// returned [`Token`] carries the ID token in `access_token` and
+    /// `token_type` `id_token`. Application flows have no ID token: a
+    /// configuration error.
+    pub fn id_token(&self, profile: &Profile, req: &TokenRequest) -> Result<Token> {
+        let (source, _) = sources::resolve(profile, &self.cache)?;
+        if source.app().is_some() {
+            return Err(Error::Config(format!(
+                "profile '{}' uses the {} flow, which has no ID token: an ID token needs a signed-in user (`entra-cred login`)",
+                profile.name,
+                source.name()
+            )));
+        }
+        let key = source.session_key(profile);
+        let tenant = req.tenant.clone().unwrap_or_else(|| profile.tenant.clone());
+        let slot = Session::slot(&tenant, ID_TOKEN_SCOPE);
+        if !req.force_refresh {
+            if let Some(s) = self.cache.load_session(&key) {
+                if let Some(t) = s.tokens.get(&slot) {
+                    if self.fresh(t, req.min_validity, now()) {
+                        return Ok(Broker::token_of(t, &s, true, &key));
+                    }
+                }
+            }
+        }
+        let _lock = self.cache.lock_session(&key)?;
+        let mut session = self
+            .cache
+            .load_session(&key)
+            .unwrap_or_else(|| Session::new(&key));
+        if let Some(t) = session.tokens.get(&slot) {
+            if !req.force_refresh && self.fresh(t, req.min_validity, now()) {
+                return Ok(Broker::token_of(t, &session, true, &key));
+            }
+        }
+        // Any user request carries `openid`, so Entra answers with an ID
+        // token; ask for Azure Resource Manager (every tenant has it), whose
+        // access token is cached like any other.
+        let oidc = TokenRequest {
+            scope: profile.cloud.arm_scope().to_string(),
+            ..req.clone()
+        };
+        let (resp, account) = self.fetch_user(profile, &source, &key, &session, &tenant, &oidc)?;
+        if resp.id_token.is_none() {
+            return Err(Error::Other(
+                "Entra ID answered without an ID token (is `openid` allowed for this application?)"
+                    .into(),
+            ));
+        }
+        self.store(
+            &key,
+            &mut session,
+            &source,
+            account,
+            &tenant,
+            &oidc.scope,
+            resp,
+        )?;
+        session
+            .tokens
+            .get(&slot)
+            .map(|t| Broker::token_of(t, &session, false, &key))
+            .ok_or_else(|| Error::Other("the new ID token was not kept".into()))
+    }
+
     /// Forgets the cached access token for `scope` (git's `erase`: the server
     /// rejected it), so that the next request fetches a new one.
     pub fn forget_token(

@@ -1,15 +1,16 @@
 //! `entra-emulator [--token-lifetime SECS] [--device-interval SECS] [--device-approval POLICY]
-//! [--client ID:SECRET]... [--port SERVICE=PORT]...`
+//! [--client ID:SECRET]... [--port SERVICE=PORT]... [--repos-root DIR]`
 //!
 //! Starts every service, prints one JSON line with their URLs on stdout, and serves until killed.
 
 use entra_emulator::{DeviceApproval, Emulator, Options};
 use std::io::Write;
 
-const USAGE: &str = "usage: entra-emulator [--token-lifetime SECS] [--device-interval SECS] [--device-approval after:N|never|decline|expire|slow-down] [--client ID:SECRET]... [--port SERVICE=PORT]...";
+const USAGE: &str = "usage: entra-emulator [--token-lifetime SECS] [--device-interval SECS] [--device-approval after:N|never|decline|expire|slow-down] [--client ID:SECRET]... [--port SERVICE=PORT]... [--repos-root DIR (bare repos as DIR/<org>/<project>/<repo>.git)]";
 
-fn parse_args(args: &[String]) -> Result<Options, String> {
+fn parse_args(args: &[String]) -> Result<(Options, Option<std::path::PathBuf>), String> {
     let mut o = Options::default();
+    let mut repos_root = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let (flag, inline) = match a.split_once('=') {
@@ -51,15 +52,16 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                     .map_err(|_| format!("--port: bad port {port:?}"))?;
                 o.ports.insert(name.to_string(), port);
             }
+            "--repos-root" => repos_root = Some(std::path::PathBuf::from(value()?)),
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
-    Ok(o)
+    Ok((o, repos_root))
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let opts = match parse_args(&args) {
+    let (opts, repos_root) = match parse_args(&args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("entra-emulator: {e}");
@@ -73,6 +75,9 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if let Some(root) = repos_root {
+        emu.set_repos_root(&root);
+    }
     let line = serde_json::json!(emu.urls()).to_string();
     let mut out = std::io::stdout().lock();
     if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {

@@ -126,7 +126,7 @@ export GIT_AUTHOR_NAME="Demo" GIT_AUTHOR_EMAIL="demo@contoso.example"
 export GIT_COMMITTER_NAME="Demo" GIT_COMMITTER_EMAIL="demo@contoso.example"
 export KUBECONFIG="$HOME/.kube/config"
 export AWS_CONFIG_FILE="$HOME/.aws/config" AWS_SHARED_CREDENTIALS_FILE="$HOME/.aws/credentials"
-export AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 # IMDS must never be reached off-box: point it at a closed loopback port.
 export AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:9
@@ -134,7 +134,17 @@ export AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:9
 # ----- the emulator --------------------------------------------------------------------------
 echo
 echo "${bold}==> start entra-emulator on loopback${off}"
-"$BIN/entra-emulator" >"$tmp/emulator.json" 2>"$tmp/emulator.log" &
+# A bare repository for the emulated Azure Repos (served by `git http-backend`):
+# <repos root>/<org>/<project>/<repo>.git answers https://dev.azure.com/<org>/<project>/_git/<repo>.
+mkdir -p "$tmp/repos/contoso/demo"
+git init --quiet --bare --initial-branch=main "$tmp/repos/contoso/demo/demo.git"
+seed="$tmp/seed"
+git init --quiet --initial-branch=main "$seed"
+echo "# demo" >"$seed/README.md"
+git -C "$seed" add README.md
+git -C "$seed" commit --quiet -m "initial commit"
+git -C "$seed" push --quiet "$tmp/repos/contoso/demo/demo.git" main
+"$BIN/entra-emulator" --repos-root "$tmp/repos" >"$tmp/emulator.json" 2>"$tmp/emulator.log" &
 emu_pid=$!
 for _ in $(seq 1 100); do
     [ -s "$tmp/emulator.json" ] && break
@@ -154,25 +164,23 @@ REPOS_HOST=$(hostport "$REPOS"); ACR_HOST=$(hostport "$ACR")
 export AZURE_AUTHORITY_HOST="$ENTRA"
 export AWS_ENDPOINT_URL_STS="$STS"
 
-# ----- demo parameters (WIRE: adjust to the emulator's services once they are merged) -------------
-# WIRE(repos): the repository the emulator's git http-backend serves, as <org>/<project>/_git/<repo>.
+# ----- demo parameters ------------------------------------------------------------------------
+# The repository the emulator's git http-backend serves, as <org>/<project>/_git/<repo>.
 REPO_PATH=${DEMO_REPO_PATH:-contoso/demo/_git/demo}
-# WIRE(acr): an image the emulator's registry serves.
+# An image the emulator's registry serves.
 IMAGE=${DEMO_IMAGE:-app:v1}
-# WIRE(kube): the AKS server application id the emulator's Kubernetes API expects as audience.
+# The AKS server application id the emulator's Kubernetes API expects as audience.
 KUBE_SERVER_ID=${DEMO_KUBE_SERVER_ID:-6dae42f8-4368-4678-94ff-3960e28e3630}
-# WIRE(sts): the Entra scope the emulator's STS trusts as the OIDC audience, and the role to assume.
+# The Entra scope the emulator's STS trusts as the OIDC audience, and a role it knows.
 AWS_SCOPE=${DEMO_AWS_SCOPE:-api://aws-federation/.default}
-AWS_ROLE_ARN=${DEMO_AWS_ROLE_ARN:-arn:aws:iam::123456789012:role/entra-demo}
+AWS_ROLE_ARN=${DEMO_AWS_ROLE_ARN:-arn:aws:iam::123456789012:role/entra-dev}
 # The emulator's default tenant (the one in shared/fixtures' kubeconfig too).
 TENANT=${DEMO_TENANT:-3c0b1f5e-8d2a-4a57-9f3e-0b7c1d2e4a6f}
 
-# WIRE(kube): the CA of the emulator's TLS listener. Taken from the admin API when it offers one;
-# otherwise the kubeconfig skips verification (loopback only).
-kube_tls="    insecure-skip-tls-verify: true"
-if curl -fsS "$ENTRA/_emulator/kube-ca" -o "$tmp/kube-ca.pem" 2>/dev/null && [ -s "$tmp/kube-ca.pem" ]; then
-    kube_tls="    certificate-authority-data: $(base64 <"$tmp/kube-ca.pem" | tr -d '\n')"
-fi
+# The CA of the emulator's TLS listener, from its admin API (verification stays on).
+curl -fsS "$ENTRA/_emulator/kube-ca" -o "$tmp/kube-ca.pem"
+[ -s "$tmp/kube-ca.pem" ] || { echo "the emulator gave no Kubernetes CA" >&2; exit 1; }
+kube_tls="    certificate-authority-data: $(base64 <"$tmp/kube-ca.pem" | tr -d '\n')"
 
 # The entra-cred profile: the emulator's repos and registry are loopback hosts, so they are named.
 mkdir -p "$XDG_CONFIG_HOME/entra-cred"
@@ -234,7 +242,8 @@ git_push() {
     git push --quiet origin HEAD
 }
 step "git push (a new commit)" git_push
-step "kubectl get --raw /api/v1/namespaces" kubectl get --raw /api/v1/namespaces
+kubectl_namespaces() { kubectl get --raw /api/v1/namespaces; echo; }
+step "kubectl get --raw /api/v1/namespaces" kubectl_namespaces
 step "skopeo inspect docker://$ACR_HOST/$IMAGE" \
     skopeo inspect --tls-verify=false "docker://$ACR_HOST/$IMAGE"
 if [ "$aws_tool" = cli ]; then

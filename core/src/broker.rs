@@ -249,9 +249,6 @@ impl Broker {
         req: &TokenRequest,
     ) -> Result<(TokenResponse, Account)> {
         let entra = EntraClient::new(&self.http, &profile.authority);
-        let rt = session
-            .refresh_token
-            .and_then(|kind| self.cache.secrets().get(&key.refresh_token_key(), kind));
         let can_interact = match req.interaction {
             Interaction::Never => false,
             Interaction::Always => true,
@@ -261,17 +258,29 @@ impl Broker {
             Source::User(f) => *f,
             _ => Flow::DeviceCode,
         };
-        let resp = match rt {
-            Some(rt) => {
-                match refresh_token::redeem(&entra, tenant, &profile.client_id, &rt, &req.scope) {
-                    Ok(r) => r,
-                    Err(e @ Error::LoginExpired { .. }) if can_interact => {
-                        warn!("{e}");
-                        self.sign_in(&entra, flow, tenant, &profile.client_id, &req.scope)?
-                    }
-                    Err(e) => return Err(e),
-                }
+        let own_rt = session
+            .refresh_token
+            .and_then(|kind| self.cache.secrets().get(&key.refresh_token_key(), kind));
+        let redeemed = match own_rt {
+            Some(rt) => Some(refresh_token::redeem(
+                &entra,
+                tenant,
+                &profile.client_id,
+                &rt,
+                &req.scope,
+            )),
+            // No sign-in of its own (e.g. `--tenant T` on a kubeconfig after a plain
+            // `entra-cred login`): the same person's sign-in for this client at another tenant
+            // serves, as one sign-in serves every audience and tenant the user may reach.
+            None => self.redeem_with_donor(&entra, key, tenant, &req.scope)?,
+        };
+        let resp = match redeemed {
+            Some(Ok(r)) => r,
+            Some(Err(e @ Error::LoginExpired { .. })) if can_interact => {
+                warn!("{e}");
+                self.sign_in(&entra, flow, tenant, &profile.client_id, &req.scope)?
             }
+            Some(Err(e)) => return Err(e),
             None if can_interact => {
                 self.sign_in(&entra, flow, tenant, &profile.client_id, &req.scope)?
             }
@@ -279,6 +288,89 @@ impl Broker {
         };
         let account = account_from(&resp, None);
         Ok((resp, account))
+    }
+
+    /// Another session of the same authority and client that holds a refresh token,
+    /// best first: one signed in at the requested tenant, then at `organizations` /
+    /// `common`, then one whose account's home tenant is the requested tenant.
+    fn find_donor(&self, key: &SessionKey, tenant: &str) -> Option<SessionKey> {
+        let rank = |s: &Session| {
+            if s.tenant.eq_ignore_ascii_case(tenant) {
+                0
+            } else if s.tenant.eq_ignore_ascii_case("organizations")
+                || s.tenant.eq_ignore_ascii_case("common")
+            {
+                1
+            } else if s
+                .account
+                .as_ref()
+                .and_then(|a| a.tenant.as_deref())
+                .is_some_and(|t| t.eq_ignore_ascii_case(tenant))
+            {
+                2
+            } else {
+                3
+            }
+        };
+        self.cache
+            .sessions()
+            .into_iter()
+            .filter(|s| {
+                s.refresh_token.is_some()
+                    && s.authority.eq_ignore_ascii_case(&key.authority)
+                    && s.client_id.eq_ignore_ascii_case(&key.client_id)
+                    && !s.tenant.eq_ignore_ascii_case(&key.tenant)
+            })
+            .min_by_key(|s| rank(s))
+            .map(|s| SessionKey {
+                authority: s.authority,
+                tenant: s.tenant,
+                client_id: s.client_id,
+            })
+    }
+
+    /// Redeems a donor session's refresh token at `tenant`, under the donor's lock, and keeps
+    /// the rotated refresh token with the donor (its owner). The answer comes back without a
+    /// refresh token, so the caller's session keeps none of its own.
+    fn redeem_with_donor(
+        &self,
+        entra: &EntraClient<'_>,
+        key: &SessionKey,
+        tenant: &str,
+        scope: &str,
+    ) -> Result<Option<Result<TokenResponse>>> {
+        let Some(donor) = self.find_donor(key, tenant) else {
+            return Ok(None);
+        };
+        // Lock order: the caller's session, then the donor's. A donor has its own refresh
+        // token, so it never looks for a donor itself: no cycle.
+        let _donor_lock = self.cache.lock_session(&donor)?;
+        let Some(mut donor_session) = self.cache.load_session(&donor) else {
+            return Ok(None);
+        };
+        let Some(rt) = donor_session
+            .refresh_token
+            .and_then(|kind| self.cache.secrets().get(&donor.refresh_token_key(), kind))
+        else {
+            return Ok(None);
+        };
+        debug!(
+            "using the sign-in at tenant '{}' for tenant '{tenant}'",
+            donor_session.tenant
+        );
+        let mut resp = match refresh_token::redeem(entra, tenant, &key.client_id, &rt, scope) {
+            Ok(r) => r,
+            Err(e) => return Ok(Some(Err(e))),
+        };
+        if let Some(new_rt) = resp.refresh_token.take() {
+            let kind = self
+                .cache
+                .secrets()
+                .put(&donor.refresh_token_key(), &new_rt)?;
+            donor_session.refresh_token = Some(kind);
+            self.cache.save_session(&donor, &donor_session)?;
+        }
+        Ok(Some(Ok(resp)))
     }
 
     fn sign_in(

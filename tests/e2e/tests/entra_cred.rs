@@ -665,3 +665,29 @@ fn refresh_token_goes_to_the_kernel_keyring_when_usable() {
     )
     .code_is(3);
 }
+
+#[test]
+fn one_sign_in_serves_other_tenants_and_keeps_rotating() {
+    let env = TestEnv::new();
+    login(&env);
+    let other = "5f2b7e3c-1a4d-4c8e-b6f0-9d3e2a1c7b54";
+    // A profile (or a kubeconfig's --tenant) naming a tenant: no prompt, the login serves.
+    let out = entra_cred(&env, &["--tenant", other, "token", "--scope", DEVOPS]).ok();
+    let claims = env
+        .state()
+        .verify_access_token(
+            out.stdout.trim(),
+            "499b84ac-1321-427f-aa17-267ca6975798",
+            Some(other),
+        )
+        .unwrap();
+    assert_eq!(claims.upn.as_deref(), Some("alice@contoso.example"));
+    assert_eq!(env.state().count(Endpoint::DeviceCode), 1);
+    // The rotated refresh token went back to the sign-in it came from: both keep working.
+    for _ in 0..2 {
+        entra_cred(&env, &["refresh", "--scope", ARM]).ok();
+        entra_cred(&env, &["--tenant", other, "refresh", "--scope", DEVOPS]).ok();
+    }
+    assert_eq!(env.state().active_refresh_tokens(), 1);
+    assert_eq!(env.state().count(Endpoint::DeviceCode), 1);
+}

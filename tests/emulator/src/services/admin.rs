@@ -16,6 +16,7 @@
 //! | `POST /_emulator/federated` | `{"client_id","issuer","subject"}` trust a federated credential |
 //! | `POST /_emulator/config` | any of `{"token_lifetime":s,"device_interval":s,"device_approval":"after:N|never|decline|expire|slow-down"}` |
 //! | `GET /_emulator/secrets` | every secret issued so far (JSON array) |
+//! | `GET /_emulator/kube-ca` | the PEM of the CA that signed the Kubernetes API's TLS certificate |
 //! | `POST /_emulator/reset` | back to the start-up state |
 
 use crate::faults::{Fault, FaultSpec};
@@ -39,6 +40,7 @@ pub fn handle(state: &State, req: &Req) -> Resp {
         ),
         ("GET", "requests") => Resp::json(200, &json!(state.requests())),
         ("GET", "secrets") => Resp::json(200, &json!(state.issued_secrets())),
+        ("GET", "kube-ca") => Resp::text(200, &crate::services::kube::ca_pem()),
         ("GET", "faults") => {
             let f: Vec<FaultSpec> = state.pending_faults().iter().map(FaultSpec::from).collect();
             Resp::json(200, &json!(f))

@@ -574,10 +574,25 @@ impl Broker {
         keys
     }
 
-    /// Forgets a profile's tokens and refresh token (cache and keyring).
+    /// Forgets a profile's tokens and refresh token (cache and keyring), and the
+    /// tokens that other tenants' sessions obtained through this sign-in.
     pub fn logout(&self, profile: &Profile) -> Result<usize> {
         let mut n = 0;
-        for key in self.session_keys(profile) {
+        let mut keys = self.session_keys(profile);
+        // Sessions without a sign-in of their own borrowed this one (see `find_donor`).
+        for s in self.cache.sessions() {
+            if s.refresh_token.is_none()
+                && s.authority.eq_ignore_ascii_case(&profile.authority)
+                && s.client_id.eq_ignore_ascii_case(&profile.client_id)
+            {
+                keys.push(SessionKey {
+                    authority: s.authority,
+                    tenant: s.tenant,
+                    client_id: s.client_id,
+                });
+            }
+        }
+        for key in keys {
             let _lock = self.cache.lock_session(&key)?;
             if self.cache.load_session(&key).is_some() {
                 n += 1;

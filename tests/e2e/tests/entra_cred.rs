@@ -690,4 +690,13 @@ fn one_sign_in_serves_other_tenants_and_keeps_rotating() {
     }
     assert_eq!(env.state().active_refresh_tokens(), 1);
     assert_eq!(env.state().count(Endpoint::DeviceCode), 1);
+    // Signing out forgets the tokens obtained for the other tenant too.
+    entra_cred(&env, &["logout"]).ok();
+    run(
+        env.cmd("entra-cred")
+            .args(["--tenant", other, "token", "--scope", DEVOPS]),
+        None,
+        T,
+    )
+    .code_is(3);
 }

@@ -489,7 +489,7 @@ fn kubectl_setup_converts_the_aks_fixture_once() {
     let converted = read(&kc);
     assert_ne!(converted, original);
     assert!(converted.contains("kubectl-entra"), "{converted}");
-    assert!(!converted.contains("auth-provider"), "{converted}");
+    assert!(!converted.contains("auth-provider:"), "{converted}");
     assert!(!original.contains("work"));
     assert!(converted.contains("work"), "-p carried: {converted}");
     for kept in [

@@ -18,6 +18,12 @@ use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 
 /// The AKS server application (the audience of AKS API tokens).
 pub const AKS_SERVER_ID: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
+/// The public client that `az aks get-credentials` writes for Entra-enabled clusters. It is
+/// not carried over: entra-cred's default client (the Azure CLI's) is pre-authorised for the
+/// AKS server application (kubelogin's `azurecli` mode relies on the same), so the one
+/// `entra-cred login` a person already made serves kubectl too.
+pub const AKS_PUBLIC_CLIENT_ID: &str = "80faf920-1908-4b52-b5ef-a8e7bedfc67a";
+
 /// The exec `apiVersion` written into converted users.
 pub const EXEC_API_VERSION: &str = "client.authentication.k8s.io/v1";
 /// The command written into converted users (found on `PATH`, like kubelogin).
@@ -278,7 +284,11 @@ fn new_args(old: &Old, opts: &Options) -> Vec<String> {
             args.push("--tenant".into());
             args.push(t.clone());
         }
-        if let Some(c) = &old.client_id {
+        if let Some(c) = old
+            .client_id
+            .as_ref()
+            .filter(|c| !c.eq_ignore_ascii_case(AKS_PUBLIC_CLIENT_ID))
+        {
             args.push("--client-id".into());
             args.push(c.clone());
         }
@@ -655,17 +665,7 @@ mod tests {
         let c = &out.changes[0];
         assert_eq!(c.user, "clusterUser_rg-demo_aks-demo");
         assert_eq!(c.from, OldAuth::AzureAuthProvider);
-        assert_eq!(
-            c.args,
-            [
-                "--server-id",
-                AKS_SERVER_ID,
-                "--tenant",
-                TENANT,
-                "--client-id",
-                AKS_CLIENT
-            ]
-        );
+        assert_eq!(c.args, ["--server-id", AKS_SERVER_ID, "--tenant", TENANT]);
         let text = out.text.unwrap();
         assert!(text.starts_with("# Shape of a kubeconfig"), "{text}");
         let doc = parse(&text).unwrap();
@@ -705,17 +705,7 @@ mod tests {
         assert_eq!(out.changes.len(), 1);
         let c = &out.changes[0];
         assert_eq!(c.from, OldAuth::Kubelogin);
-        assert_eq!(
-            c.args,
-            [
-                "--server-id",
-                AKS_SERVER_ID,
-                "--tenant",
-                TENANT,
-                "--client-id",
-                AKS_CLIENT
-            ]
-        );
+        assert_eq!(c.args, ["--server-id", AKS_SERVER_ID, "--tenant", TENANT]);
         let doc = parse(out.text.as_deref().unwrap()).unwrap();
         let u = user(&doc, "clusterUser_rg-prod_aks-prod");
         let keys: Vec<&str> = u["exec"]

@@ -107,9 +107,7 @@ fn login_hint(args: &Args, profile: &Profile) -> String {
     if profile.name != entra_cred_core::config::DEFAULT_PROFILE {
         cmd.push_str(&format!(" -p {}", profile.name));
     }
-    if let Some(t) = &args.tenant {
-        cmd.push_str(&format!(" --tenant {t}"));
-    }
+    // No --tenant: one sign-in serves every tenant the person may reach.
     if let Some(c) = &args.client_id {
         cmd.push_str(&format!(" --client-id {c}"));
     }
@@ -267,7 +265,8 @@ fn next_step(args: &Args, changes: &[kubeconfig::Change]) -> String {
         let mut flow: Option<&str> = None;
         while let Some(a) = it.next() {
             match a.as_str() {
-                "--tenant" | "--client-id" => {
+                // No --tenant: one sign-in serves every tenant the person may reach.
+                "--client-id" => {
                     if let Some(v) = it.next() {
                         cmd.push_str(&format!(" {a} {v}"));
                     }

@@ -323,9 +323,8 @@ fn not_interactive_without_login_exits_3_with_the_hint() {
     assert!(out.stdout.is_empty());
     assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
     assert!(
-        out.stderr.contains(&format!(
-            "entra-cred login --tenant {TENANT} --client-id {AKS_CLIENT}"
-        )),
+        out.stderr
+            .contains(&format!("run `entra-cred login --client-id {AKS_CLIENT}`")),
         "{}",
         out.stderr
     );
@@ -408,13 +407,13 @@ fn convert_legacy_azure_kubeconfig_then_kubectl_works() {
         "{}",
         out.stdout
     );
+    // One sign-in with the default client serves the converted user (any tenant).
     assert!(
-        out.stdout.contains(&format!(
-            "entra-cred login --tenant {TENANT} --client-id {AKS_CLIENT}"
-        )),
+        out.stdout.lines().any(|l| l.trim() == "entra-cred login"),
         "{}",
         out.stdout
     );
+    assert!(!out.stdout.contains(AKS_CLIENT), "{}", out.stdout);
     let mode = std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 
@@ -426,14 +425,7 @@ fn convert_legacy_azure_kubeconfig_then_kubectl_works() {
     assert_eq!(exec["provideClusterInfo"], false);
     assert_eq!(
         exec["args"],
-        serde_json::json!([
-            "--server-id",
-            AKS,
-            "--tenant",
-            TENANT,
-            "--client-id",
-            AKS_CLIENT
-        ])
+        serde_json::json!(["--server-id", AKS, "--tenant", TENANT])
     );
     // The unrelated cluster, user and context are the same values; so is the rest.
     for (list, name) in [
@@ -452,8 +444,8 @@ fn convert_legacy_azure_kubeconfig_then_kubectl_works() {
     assert_eq!(after["current-context"], before["current-context"]);
     assert_eq!(after["preferences"], before["preferences"]);
 
-    // Sign in as the converted user would (its tenant and client), then kubectl works.
-    login(&env, &["--tenant", TENANT, "--client-id", AKS_CLIENT]);
+    // The one plain sign-in serves the converted user at its tenant.
+    login(&env, &[]);
     let out = kubectl(
         &env,
         &cfg,
@@ -472,7 +464,7 @@ fn convert_legacy_azure_kubeconfig_then_kubectl_works() {
         .state()
         .verify_access_token(&bearer, AKS, Some(TENANT))
         .unwrap();
-    assert_eq!(claims.appid, AKS_CLIENT);
+    assert_eq!(claims.appid, entra_cred_core_default_client());
 
     // A second run changes nothing, and says so.
     let converted = std::fs::read(&cfg).unwrap();
@@ -512,14 +504,7 @@ fn convert_kubelogin_kubeconfig_via_kubeconfig_env_then_kubectl_works() {
     assert_eq!(exec["apiVersion"], V1);
     assert_eq!(
         exec["args"],
-        serde_json::json!([
-            "--server-id",
-            AKS,
-            "--tenant",
-            TENANT,
-            "--client-id",
-            AKS_CLIENT
-        ])
+        serde_json::json!(["--server-id", AKS, "--tenant", TENANT])
     );
     assert_eq!(
         named(&after, "users", "someone-else"),
@@ -528,7 +513,7 @@ fn convert_kubelogin_kubeconfig_via_kubeconfig_env_then_kubectl_works() {
     assert_eq!(after["clusters"], before["clusters"]);
     assert_eq!(after["contexts"], before["contexts"]);
 
-    login(&env, &["--tenant", TENANT, "--client-id", AKS_CLIENT]);
+    login(&env, &[]);
     let out = kubectl(&env, &cfg, &["get", "--raw", "/api/v1/namespaces"]).ok();
     assert_namespace_list(&out);
 
@@ -553,4 +538,9 @@ fn convert_refuses_a_file_it_cannot_parse() {
     let ok = fixture_for_emulator(&env, LEGACY, "legacy.yaml");
     let out = convert(&env, &ok, &["--context", "nope"]).code_is(2);
     assert!(out.stderr.contains("nope"), "{}", out.stderr);
+}
+
+/// entra-cred's default public client (the Azure CLI's).
+fn entra_cred_core_default_client() -> &'static str {
+    "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 }

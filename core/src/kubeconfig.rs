@@ -665,6 +665,9 @@ mod tests {
         let c = &out.changes[0];
         assert_eq!(c.user, "clusterUser_rg-demo_aks-demo");
         assert_eq!(c.from, OldAuth::AzureAuthProvider);
+        // The AKS public client of the fixture is not carried over (the default client serves).
+        assert!(LEGACY.contains(AKS_CLIENT));
+        assert_eq!(AKS_CLIENT, AKS_PUBLIC_CLIENT_ID);
         assert_eq!(c.args, ["--server-id", AKS_SERVER_ID, "--tenant", TENANT]);
         let text = out.text.unwrap();
         assert!(text.starts_with("# Shape of a kubeconfig"), "{text}");

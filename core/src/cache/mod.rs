@@ -228,10 +228,22 @@ impl Cache {
         self.state_lock("sessions", &key.id())
     }
 
-    /// Removes a session and its refresh token.
+    /// Removes a session and its refresh token (and temporary files a killed
+    /// writer left for them; call with the session's lock held).
     pub fn remove_session(&self, key: &SessionKey) {
         let _ = std::fs::remove_file(self.session_path(key));
         self.secrets.delete(&key.refresh_token_key());
+        let now = std::time::Duration::ZERO;
+        file::sweep_temp_files(
+            &self.dir.join("sessions"),
+            &format!("{}.json.", key.id()),
+            now,
+        );
+        file::sweep_temp_files(
+            &self.dir.join("secrets"),
+            &format!("{}.json.", key.refresh_token_key()),
+            now,
+        );
     }
 
     /// The secret-store key of the state file `<kind>/<stem>.json`: by
@@ -310,6 +322,12 @@ impl Cache {
             n += 1;
         }
         let _ = std::fs::remove_dir_all(self.dir.join("secrets"));
+        // Temporary files of killed writers may hold tokens too.
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for d in rd.flatten().filter(|e| e.path().is_dir()) {
+                file::sweep_temp_files(&d.path(), "", std::time::Duration::ZERO);
+            }
+        }
         n
     }
 

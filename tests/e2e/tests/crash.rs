@@ -291,7 +291,7 @@ fn sigkill_at_random_moments_never_corrupts_the_cache_or_loses_the_login() {
 /// token and before it stored the new one signs the user out; this counts how often. Real
 /// Entra does not revoke old refresh tokens on rotation, so this cannot happen there.
 #[test]
-#[ignore = "measurement for docs/proof.md; takes ~30 s"]
+#[ignore = "measurement for docs/proof.md; takes 1-2 minutes (a lost sign-in costs a new login)"]
 fn strict_rotation_window_measurement() {
     let opts = Options {
         refresh_token_grace: 0,

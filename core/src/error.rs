@@ -124,6 +124,21 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Parts come from outside (a profile name from ENTRA_CRED_PROFILE, a path, a
+        // server's text): fold the whole message so it is always one line.
+        f.write_str(&one_line(&self.unfolded()))
+    }
+}
+
+impl Error {
+    /// The message before folding into one line.
+    fn unfolded(&self) -> String {
+        let mut s = String::new();
+        let _ = self.write_unfolded(&mut s);
+        s
+    }
+
+    fn write_unfolded(&self, f: &mut impl fmt::Write) -> fmt::Result {
         match self {
             Error::Config(m) => write!(f, "configuration error: {m}"),
             Error::ProfileNotFound(p) => write!(
@@ -203,6 +218,24 @@ mod tests {
         assert!(m.contains("AADSTS70008"));
         assert!(m.contains("entra-cred login"));
         assert_eq!(e.aadsts().as_deref(), Some("AADSTS70008"));
+    }
+
+    #[test]
+    fn outside_text_in_messages_stays_on_one_line() {
+        // Found by fuzzing (fuzz/corpus/config/crash-profile-name-with-cr): a profile name
+        // with control characters, from ENTRA_CRED_PROFILE or -p, made a two-line error.
+        let e = Error::ProfileNotFound("n\r\0\0\0ope".into());
+        let m = e.to_string();
+        assert!(!m.chars().any(char::is_control), "{m:?}");
+        assert!(m.contains("profile 'n ope' not found"), "{m}");
+        let e = Error::io(
+            "cannot write",
+            std::path::Path::new("/tmp/a\nb"),
+            &std::io::Error::other("x"),
+        );
+        assert!(!e.to_string().contains('\n'));
+        let e = Error::Config("line 1\nline 2".into());
+        assert_eq!(e.to_string(), "configuration error: line 1 line 2");
     }
 
     #[test]

@@ -5,6 +5,12 @@ use crate::error::{Error, Result};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// A temporary file older than this is litter from a writer that was killed
+/// between creating it and renaming it (a live writer holds one for
+/// milliseconds).
+pub const STALE_TEMP_AGE: Duration = Duration::from_secs(60);
 
 /// Creates `dir` (and parents) with mode 0700, and tightens it if it exists.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
@@ -64,8 +70,46 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
+    } else {
+        // Writes are rare (a new token, a rotated refresh token), so this is
+        // the place to collect what killed writers left behind.
+        sweep_temp_files(dir, "", STALE_TEMP_AGE);
     }
     result
+}
+
+/// Removes the temporary files (`.<name>.<pid>.<nonce>.tmp`) in `dir` whose
+/// target name starts with `prefix` and that are at least `older_than` old.
+/// A process killed in the middle of [`write_atomic`] leaves one behind: it
+/// is never read (readers only open `*.json`), but it may hold a token, so
+/// writers sweep stale ones and `logout` sweeps its session's at once.
+/// Returns how many were removed.
+pub fn sweep_temp_files(dir: &Path, prefix: &str, older_than: Duration) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = SystemTime::now();
+    let mut n = 0;
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let Some(target) = name.strip_prefix('.') else {
+            continue;
+        };
+        if !name.ends_with(".tmp") || !target.starts_with(prefix) {
+            continue;
+        }
+        let old_enough = older_than.is_zero()
+            || e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age >= older_than);
+        if old_enough && fs::remove_file(e.path()).is_ok() {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Reads a file; `None` when it does not exist or cannot be read.
@@ -123,5 +167,22 @@ mod tests {
             .expect("dir")
             .collect();
         assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn stale_temp_files_are_swept() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let stale = d.path().join(".a.json.123.abcdef.tmp");
+        let other = d.path().join(".b.json.123.abcdef.tmp");
+        fs::write(&stale, b"{\"half").expect("write");
+        fs::write(&other, b"{\"half").expect("write");
+        fs::write(d.path().join("a.json"), b"{}").expect("write");
+        // Fresh ones belong to a live writer: kept.
+        assert_eq!(sweep_temp_files(d.path(), "", STALE_TEMP_AGE), 0);
+        // By prefix, at once (logout, under the session lock).
+        assert_eq!(sweep_temp_files(d.path(), "a.json.", Duration::ZERO), 1);
+        assert!(!stale.exists() && other.exists());
+        assert_eq!(sweep_temp_files(d.path(), "", Duration::ZERO), 1);
+        assert!(d.path().join("a.json").exists());
     }
 }

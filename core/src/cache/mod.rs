@@ -34,8 +34,16 @@ pub const SESSION_VERSION: u32 = 1;
 
 /// A SHA-256 of `s` as 32 hex digits (file names; never of a secret's value).
 pub fn short_hash(s: &str) -> String {
+    // Hex by hand: this runs on every cache hit (the session file's name), and
+    // a `format!` per byte cost more than the hash itself.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let d = Sha256::digest(s.as_bytes());
-    d.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(32);
+    for b in d.iter().take(16) {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    out
 }
 
 /// Which session a token belongs to: (authority, tenant, client).
@@ -228,10 +236,22 @@ impl Cache {
         self.state_lock("sessions", &key.id())
     }
 
-    /// Removes a session and its refresh token.
+    /// Removes a session and its refresh token (and temporary files a killed
+    /// writer left for them; call with the session's lock held).
     pub fn remove_session(&self, key: &SessionKey) {
         let _ = std::fs::remove_file(self.session_path(key));
         self.secrets.delete(&key.refresh_token_key());
+        let now = std::time::Duration::ZERO;
+        file::sweep_temp_files(
+            &self.dir.join("sessions"),
+            &format!("{}.json.", key.id()),
+            now,
+        );
+        file::sweep_temp_files(
+            &self.dir.join("secrets"),
+            &format!("{}.json.", key.refresh_token_key()),
+            now,
+        );
     }
 
     /// The secret-store key of the state file `<kind>/<stem>.json`: by
@@ -310,6 +330,12 @@ impl Cache {
             n += 1;
         }
         let _ = std::fs::remove_dir_all(self.dir.join("secrets"));
+        // Temporary files of killed writers may hold tokens too.
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for d in rd.flatten().filter(|e| e.path().is_dir()) {
+                file::sweep_temp_files(&d.path(), "", std::time::Duration::ZERO);
+            }
+        }
         n
     }
 
@@ -379,6 +405,12 @@ mod tests {
         c.save_session(&key(), &s).expect("rebuilt");
         assert!(c.load_session(&key()).is_some());
         assert_eq!(c.sessions().len(), 1);
+    }
+
+    #[test]
+    fn short_hash_is_stable() {
+        // File names of existing caches depend on it: sha256("abc"), first 16 bytes in hex.
+        assert_eq!(short_hash("abc"), "ba7816bf8f01cfea414140de5dae2223");
     }
 
     #[test]

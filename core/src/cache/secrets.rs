@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// The keyring service name.
 const SERVICE: &str = "entra-cred";
@@ -63,9 +64,12 @@ enum Mode {
 #[derive(Debug, Clone)]
 pub struct SecretStore {
     dir: PathBuf,
+    /// The cache directory as given (the keyring namespace is derived from it).
+    cache_dir: PathBuf,
     /// Keys in the keyring are namespaced by the cache directory, so that two
     /// cache directories (two users of one account, tests) never collide.
-    namespace: String,
+    /// Computed on first use: the hot path never needs it.
+    namespace: OnceLock<String>,
     mode: Mode,
 }
 
@@ -87,10 +91,10 @@ impl SecretStore {
             "keyring" | "on" | "yes" | "1" => Mode::Keyring,
             _ => Mode::Auto,
         };
-        let namespace = crate::cache::short_hash(&cache_dir.to_string_lossy())[..12].to_string();
         SecretStore {
             dir: cache_dir.join("secrets"),
-            namespace,
+            cache_dir: cache_dir.to_path_buf(),
+            namespace: OnceLock::new(),
             mode,
         }
     }
@@ -100,7 +104,10 @@ impl SecretStore {
     }
 
     fn keyring_user(&self, key: &str) -> String {
-        format!("{key}@{}", self.namespace)
+        let ns = self.namespace.get_or_init(|| {
+            crate::cache::short_hash(&self.cache_dir.to_string_lossy())[..12].to_string()
+        });
+        format!("{key}@{ns}")
     }
 
     /// Keyring stores to try, best first.
@@ -318,7 +325,8 @@ mod tests {
         let d = tempfile::tempdir().expect("tempdir");
         let s = SecretStore {
             dir: d.path().join("secrets"),
-            namespace: "t".into(),
+            cache_dir: d.path().to_path_buf(),
+            namespace: OnceLock::new(),
             mode: Mode::File,
         };
         let kind = s.put("rt-x", &Secret::new("v1".into())).expect("put");

@@ -335,6 +335,46 @@ pub fn spawn_many(
     results.into_iter().filter_map(Result::ok).collect()
 }
 
+/// Like [`spawn_many`], but each process gets its own stdin: `make(i)` returns the command and
+/// what to write to it (for mixing helper kinds that read different protocols).
+#[track_caller]
+pub fn spawn_many_with_input(
+    n: usize,
+    mut make: impl FnMut(usize) -> (Command, Option<Vec<u8>>),
+    timeout: Duration,
+) -> Vec<RunOutput> {
+    let barrier = Arc::new(Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (mut cmd, stdin) = make(i);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                try_run(&mut cmd, stdin.as_deref(), timeout)
+            })
+        })
+        .collect();
+    let results: Vec<Result<RunOutput, String>> = handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err("runner thread panicked".into()))
+        })
+        .collect();
+    let errors: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        errors.is_empty(),
+        "{} of {n} processes failed to run:\n{}",
+        errors.len(),
+        errors
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    results.into_iter().filter_map(Result::ok).collect()
+}
+
 // ----- secret hygiene -------------------------------------------------------------------------
 
 /// Fail the test if `haystack` contains any of `secrets` (secrets shorter than 6 characters are

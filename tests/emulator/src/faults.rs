@@ -112,6 +112,8 @@ pub struct Fault {
     pub body: Option<String>,
     pub content_type: Option<String>,
     pub times: u32,
+    /// Extra response headers (e.g. `Location` with a 302).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Default for Fault {
@@ -124,6 +126,7 @@ impl Default for Fault {
             body: None,
             content_type: None,
             times: 1,
+            headers: Vec::new(),
         }
     }
 }
@@ -167,6 +170,18 @@ impl Fault {
         self.content_type = Some(ct.into());
         self
     }
+    /// Adds a response header.
+    pub fn header(mut self, name: &str, value: &str) -> Fault {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    /// Shorthand for a redirect: `status` (301/302/307/308) with `Location: url`.
+    pub fn redirect(endpoint: Endpoint, status: u16, url: &str) -> Fault {
+        Fault::status(endpoint, status)
+            .header("Location", url)
+            .body("")
+            .content_type("text/plain")
+    }
     /// Shorthand for an HTML error page (as proxies and gateways send).
     pub fn html(self, html: &str) -> Fault {
         self.body(html).content_type("text/html; charset=utf-8")
@@ -209,6 +224,9 @@ impl Fault {
         let mut r = Resp::new(self.status, &ct, body);
         if let Some(ra) = &self.retry_after {
             r = r.with_header("Retry-After", ra);
+        }
+        for (k, v) in &self.headers {
+            r = r.with_header(k, v);
         }
         Some(r)
     }
@@ -255,6 +273,9 @@ pub struct FaultSpec {
     pub content_type: Option<String>,
     #[serde(default = "one")]
     pub times: u32,
+    /// Extra response headers, e.g. `{"Location": "http://127.0.0.1:9/"}`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 fn one() -> u32 {
@@ -272,6 +293,7 @@ impl TryFrom<FaultSpec> for Fault {
             body: s.body,
             content_type: s.content_type,
             times: s.times,
+            headers: s.headers.into_iter().collect(),
         })
     }
 }
@@ -286,6 +308,7 @@ impl From<&Fault> for FaultSpec {
             body: f.body.clone(),
             content_type: f.content_type.clone(),
             times: f.times,
+            headers: f.headers.iter().cloned().collect(),
         }
     }
 }
@@ -322,6 +345,14 @@ mod tests {
         assert_eq!(v["error"], "temporarily_unavailable");
         let f = Fault::status(Endpoint::Token, 200).body("{\"access_tok");
         assert_eq!(f.response().unwrap().body, b"{\"access_tok");
+        let r = Fault::redirect(Endpoint::Token, 302, "http://127.0.0.1:9/x")
+            .response()
+            .unwrap();
+        assert_eq!(r.status, 302);
+        assert!(r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "Location" && v == "http://127.0.0.1:9/x"));
         assert!(Fault::delay(Endpoint::Token, Duration::from_millis(5))
             .response()
             .is_none());

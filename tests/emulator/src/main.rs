@@ -1,12 +1,12 @@
 //! `entra-emulator [--token-lifetime SECS] [--device-interval SECS] [--device-approval POLICY]
-//! [--client ID:SECRET]... [--port SERVICE=PORT]... [--repos-root DIR]`
+//! [--client ID:SECRET]... [--port SERVICE=PORT]... [--refresh-token-grace SECS] [--repos-root DIR]`
 //!
 //! Starts every service, prints one JSON line with their URLs on stdout, and serves until killed.
 
 use entra_emulator::{DeviceApproval, Emulator, Options};
 use std::io::Write;
 
-const USAGE: &str = "usage: entra-emulator [--token-lifetime SECS] [--device-interval SECS] [--device-approval after:N|never|decline|expire|slow-down] [--client ID:SECRET]... [--port SERVICE=PORT]... [--repos-root DIR (bare repos as DIR/<org>/<project>/<repo>.git)]";
+const USAGE: &str = "usage: entra-emulator [--token-lifetime SECS] [--device-interval SECS] [--device-approval after:N|never|decline|expire|slow-down] [--client ID:SECRET]... [--port SERVICE=PORT]... [--refresh-token-grace SECS] [--repos-root DIR (bare repos as DIR/<org>/<project>/<repo>.git)]";
 
 fn parse_args(args: &[String]) -> Result<(Options, Option<std::path::PathBuf>), String> {
     let mut o = Options::default();
@@ -34,6 +34,7 @@ fn parse_args(args: &[String]) -> Result<(Options, Option<std::path::PathBuf>), 
         match flag {
             "--token-lifetime" => o.token_lifetime = secs(value()?)?,
             "--device-interval" => o.device_interval = secs(value()?)?,
+            "--refresh-token-grace" => o.refresh_token_grace = secs(value()?)?,
             "--device-approval" => o.device_approval = value()?.parse::<DeviceApproval>()?,
             "--client" => {
                 let v = value()?;

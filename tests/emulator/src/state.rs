@@ -95,6 +95,10 @@ pub struct Options {
     pub user: User,
     /// Fixed ports per service name (`"entra"`, ...); absent or 0 = OS-chosen.
     pub ports: BTreeMap<String, u16>,
+    /// Seconds a rotated refresh token keeps working after its successor was issued.
+    /// 0 (default) = strict single use: the old one fails at once (AADSTS700082). Real Entra
+    /// does not revoke old refresh tokens on rotation at all (`u64::MAX` models that).
+    pub refresh_token_grace: u64,
 }
 
 impl Default for Options {
@@ -107,6 +111,7 @@ impl Default for Options {
             clients: Vec::new(),
             user: User::default(),
             ports: BTreeMap::new(),
+            refresh_token_grace: 0,
         }
     }
 }
@@ -200,6 +205,8 @@ pub(crate) struct RefreshToken {
     pub client_id: String,
     pub user: User,
     pub status: RtStatus,
+    /// When it was rotated (seconds), for `refresh_token_grace`.
+    pub rotated_at: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -230,6 +237,7 @@ pub(crate) struct Config {
     pub device_code_lifetime: u64,
     pub device_approval: DeviceApproval,
     pub user: User,
+    pub refresh_token_grace: u64,
 }
 
 pub(crate) struct Inner {
@@ -276,6 +284,7 @@ impl State {
                 device_code_lifetime: opts.device_code_lifetime,
                 device_approval: opts.device_approval,
                 user: opts.user.clone(),
+                refresh_token_grace: opts.refresh_token_grace,
             },
             clients: HashMap::new(),
             federated: Vec::new(),
@@ -319,6 +328,10 @@ impl State {
     /// Lifetime (seconds) of access tokens issued from now on.
     pub fn set_token_lifetime(&self, secs: u64) {
         self.lock().cfg.token_lifetime = secs;
+    }
+    /// See [`Options::refresh_token_grace`].
+    pub fn set_refresh_token_grace(&self, secs: u64) {
+        self.lock().cfg.refresh_token_grace = secs;
     }
     pub fn device_interval(&self) -> u64 {
         self.lock().cfg.device_interval
@@ -611,6 +624,7 @@ impl State {
                 client_id: client_id.into(),
                 user: user.clone(),
                 status: RtStatus::Active,
+                rotated_at: 0,
             },
         );
         g.secrets.push(rt.clone());
@@ -619,8 +633,11 @@ impl State {
 
     /// Every refresh token issued so far becomes revoked (`invalid_grant`, AADSTS50173).
     pub fn revoke_refresh_tokens(&self) {
-        for rt in self.lock().refresh_tokens.values_mut() {
-            if rt.status == RtStatus::Active {
+        let mut g = self.lock();
+        // Rotated tokens still inside their grace period end too.
+        let grace = g.cfg.refresh_token_grace > 0;
+        for rt in g.refresh_tokens.values_mut() {
+            if rt.status == RtStatus::Active || (grace && rt.status == RtStatus::Rotated) {
                 rt.status = RtStatus::Revoked;
             }
         }
@@ -628,8 +645,11 @@ impl State {
 
     /// Every refresh token issued so far expires (`invalid_grant`, AADSTS700082).
     pub fn expire_refresh_tokens(&self) {
-        for rt in self.lock().refresh_tokens.values_mut() {
-            if rt.status == RtStatus::Active {
+        let mut g = self.lock();
+        // Rotated tokens still inside their grace period end too.
+        let grace = g.cfg.refresh_token_grace > 0;
+        for rt in g.refresh_tokens.values_mut() {
+            if rt.status == RtStatus::Active || (grace && rt.status == RtStatus::Rotated) {
                 rt.status = RtStatus::Expired;
             }
         }

@@ -6,7 +6,7 @@
 //! | `GET /_emulator/stats` | `{"counts":{"Token":n,..},"grants":{"client_credentials":n,..},"total":n,"urls":{..}}` |
 //! | `GET /_emulator/requests` | the request log (JSON array of `LoggedRequest`) |
 //! | `GET /_emulator/faults` | pending faults |
-//! | `POST /_emulator/faults` | queue a fault (or an array): `{"endpoint":"Token","status":503,"retry_after":"1","delay_ms":0,"body":"..","content_type":"..","times":1}` |
+//! | `POST /_emulator/faults` | queue a fault (or an array): `{"endpoint":"Token","status":503,"retry_after":"1","delay_ms":0,"body":"..","content_type":"..","times":1,"headers":{"Location":".."}}` |
 //! | `DELETE /_emulator/faults` | drop pending faults |
 //! | `POST /_emulator/revoke` | revoke every refresh token (AADSTS50173) |
 //! | `POST /_emulator/expire` | expire every refresh token (AADSTS700082) |
@@ -14,7 +14,7 @@
 //! | `POST /_emulator/clients` | `{"client_id":"..","client_secret":".."}` register a client |
 //! | `POST /_emulator/certificates` | `{"client_id":"..","certificate":"<PEM or base64 DER>"}` register a certificate credential (assertions must then be signed with it) |
 //! | `POST /_emulator/federated` | `{"client_id","issuer","subject"}` trust a federated credential |
-//! | `POST /_emulator/config` | any of `{"token_lifetime":s,"device_interval":s,"device_approval":"after:N|never|decline|expire|slow-down"}` |
+//! | `POST /_emulator/config` | any of `{"token_lifetime":s,"device_interval":s,"device_approval":"after:N|never|decline|expire|slow-down","refresh_token_grace":s}` |
 //! | `GET /_emulator/secrets` | every secret issued so far (JSON array) |
 //! | `GET /_emulator/kube-ca` | the PEM of the CA that signed the Kubernetes API's TLS certificate |
 //! | `POST /_emulator/reset` | back to the start-up state |
@@ -155,6 +155,9 @@ pub fn handle(state: &State, req: &Req) -> Resp {
             }
             if let Some(s) = v.get("device_interval").and_then(Value::as_u64) {
                 state.set_device_interval(s);
+            }
+            if let Some(s) = v.get("refresh_token_grace").and_then(Value::as_u64) {
+                state.set_refresh_token_grace(s);
             }
             done()
         }

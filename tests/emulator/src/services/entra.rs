@@ -382,12 +382,16 @@ fn refresh(state: &State, req: &Req, tenant: &str) -> Resp {
     let scope = nonempty(req, "scope").unwrap_or("openid profile offline_access");
     let user = {
         let mut g = state.lock();
+        let grace = g.cfg.refresh_token_grace;
         let Some(entry) = g.refresh_tokens.get_mut(rt) else {
             drop(g);
             return expired_rt(req);
         };
+        let in_grace = entry.status == RtStatus::Rotated
+            && now_secs().saturating_sub(entry.rotated_at) < grace;
         match entry.status {
             RtStatus::Active => {}
+            RtStatus::Rotated if in_grace => {}
             RtStatus::Revoked => {
                 drop(g);
                 return err(
@@ -413,7 +417,10 @@ fn refresh(state: &State, req: &Req, tenant: &str) -> Resp {
                 "Provided grant is invalid or malformed: the refresh token was issued to a different client.",
             );
         }
-        entry.status = RtStatus::Rotated;
+        if entry.status == RtStatus::Active {
+            entry.status = RtStatus::Rotated;
+            entry.rotated_at = now_secs();
+        }
         entry.user.clone()
     };
     user_tokens(state, req, &user, client_id, tenant, scope)
@@ -772,6 +779,39 @@ mod tests {
         assert_eq!(body(&r)["error_codes"][0], 50173);
         assert_eq!(st.count_grant("refresh_token"), 4);
         assert_eq!(grant("garbage", "app").status, 400);
+    }
+
+    #[test]
+    fn rotated_refresh_token_grace() {
+        let st = State::new(&Options {
+            refresh_token_grace: 60,
+            ..Options::default()
+        });
+        let user = st.user();
+        let rt1 = st.mint_refresh_token(&user, "app");
+        let grant = |rt: &str| {
+            handle(
+                &st,
+                &form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "app"),
+                    ("refresh_token", rt),
+                    ("scope", "https://management.azure.com/.default"),
+                ]),
+            )
+        };
+        let r = grant(&rt1);
+        assert_eq!(r.status, 200);
+        let rt2 = body(&r)["refresh_token"].as_str().unwrap().to_string();
+        // Inside the grace period the previous token still works (a client killed before it
+        // stored rt2 is not signed out), and the newest one counts as the active one.
+        assert_eq!(grant(&rt1).status, 200);
+        assert_eq!(grant(&rt2).status, 200);
+        st.set_refresh_token_grace(0);
+        assert_eq!(body(&grant(&rt1))["error_codes"][0], 700082);
+        st.set_refresh_token_grace(60);
+        st.revoke_refresh_tokens();
+        assert_eq!(body(&grant(&rt1))["error_codes"][0], 50173);
     }
 
     #[test]

@@ -44,7 +44,7 @@ for t in "${targets[@]}"; do
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
   corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9a-zA-Z]*\).*/\1/p' <<<"$last")
   # Plateau: the execution at which edge coverage first reached 97 % of its final value.
-  p97=$(grep -E '^#[0-9]+' "$log" | awk -v f="${cov:-0}" '{for (i = 1; i < NF; i++) if ($i == "cov:" && $(i + 1) >= 0.97 * f) { sub("#", "", $1); print $1; exit }}')
+  p97=$(grep -E '^#[0-9]+' "$log" | awk -v f="${cov:-0}" '{for (i = 1; i < NF; i++) if ($i == "cov:" && $(i + 1) >= 0.97 * f) { sub("#", "", $1); print $1; exit }}' || true)
   summary+=("| $t | $secs s | ${execs:-?} | ${cov:-?} | ${p97:-?} | ${ft:-?} | ${corp:-?} | $result |")
 done
 echo

@@ -5,6 +5,7 @@
 #![no_main]
 
 use entra_cred_core::cache::{file, Cache, Session, SessionKey};
+use entra_cred_core::Secret;
 use libfuzzer_sys::fuzz_target;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -27,13 +28,12 @@ fuzz_target!(|data: &[u8]| {
             serde_json::to_value(&back).expect("value"),
             serde_json::to_value(s).expect("value")
         );
-        // Secrets stay out of Debug.
-        let shown = format!("{s:?}");
-        for t in s.tokens.values() {
-            if t.access_token.expose().len() >= 9 {
-                assert!(!shown.contains(t.access_token.expose().as_str()));
-            }
+        // Debug output does not depend on the tokens' values (so cannot show them).
+        let mut blank = s.clone();
+        for t in blank.tokens.values_mut() {
+            t.access_token = Secret::new(String::new());
         }
+        assert_eq!(format!("{s:?}"), format!("{blank:?}"), "token in Debug");
     }
 
     // The same bytes as a file on disk, read the way the broker reads it.

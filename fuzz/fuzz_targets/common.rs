@@ -15,8 +15,15 @@ pub fn assert_one_line(what: &str, s: &str) {
 /// `cli::run`, but the message itself must already be a single line).
 pub fn assert_message(e: &entra_cred_core::Error) {
     let m = e.to_string();
-    assert!(!m.contains('\n') && !m.contains('\r'), "multi-line error: {m:?}");
-    assert!((1..=5).contains(&e.exit_code()), "exit code {}", e.exit_code());
+    assert!(
+        !m.contains('\n') && !m.contains('\r'),
+        "multi-line error: {m:?}"
+    );
+    assert!(
+        (1..=5).contains(&e.exit_code()),
+        "exit code {}",
+        e.exit_code()
+    );
 }
 
 /// A realistic "now" (the parsers take it as an argument).

@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
             common::assert_one_line("verification_uri", &d.verification_uri);
             common::assert_one_line("message", &d.message);
             assert!((1..=60).contains(&d.interval), "interval {}", d.interval);
-            assert!((1..=3600).contains(&d.expires_in), "expires_in {}", d.expires_in);
+            assert!(
+                (1..=3600).contains(&d.expires_in),
+                "expires_in {}",
+                d.expires_in
+            );
             assert!(!d.device_code.expose().is_empty());
         }
         Err(m) => common::assert_one_line("error", &m),

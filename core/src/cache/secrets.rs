@@ -128,6 +128,21 @@ impl SecretStore {
         v
     }
 
+    /// The `keyring` crate's entry for the Secret Service or the platform keyring.
+    fn keyring_entry(kind: StoreKind, user: &str) -> std::result::Result<keyring::Entry, String> {
+        match kind {
+            #[cfg(target_os = "linux")]
+            StoreKind::SecretService => {
+                keyring::secret_service::SsCredential::new_with_target(None, SERVICE, user)
+                    .map(|c| keyring::Entry::new_with_credential(Box::new(c)))
+                    .map_err(|e| e.to_string())
+            }
+            #[cfg(any(target_os = "macos", windows))]
+            StoreKind::Native => keyring::Entry::new(SERVICE, user).map_err(|e| e.to_string()),
+            _ => Err("this keyring is not available on this platform".into()),
+        }
+    }
+
     fn keyring_put(
         &self,
         kind: StoreKind,
@@ -140,20 +155,9 @@ impl SecretStore {
             StoreKind::KernelKeyring => kernel::put(true, &user, value),
             #[cfg(target_os = "linux")]
             StoreKind::KernelUserKeyring => kernel::put(false, &user, value),
-            #[cfg(target_os = "linux")]
-            StoreKind::SecretService => {
-                let c =
-                    keyring::secret_service::SsCredential::new_with_target(None, SERVICE, &user)
-                        .map_err(|e| e.to_string())?;
-                keyring::Entry::new_with_credential(Box::new(c))
-                    .set_password(value)
-                    .map_err(|e| e.to_string())
-            }
-            #[cfg(any(target_os = "macos", windows))]
-            StoreKind::Native => keyring::Entry::new(SERVICE, &user)
-                .and_then(|e| e.set_password(value))
+            _ => Self::keyring_entry(kind, &user)?
+                .set_password(value)
                 .map_err(|e| e.to_string()),
-            _ => Err("this keyring is not available on this platform".into()),
         }
     }
 
@@ -164,20 +168,9 @@ impl SecretStore {
             StoreKind::KernelKeyring => kernel::get(true, &user),
             #[cfg(target_os = "linux")]
             StoreKind::KernelUserKeyring => kernel::get(false, &user),
-            #[cfg(target_os = "linux")]
-            StoreKind::SecretService => {
-                let c =
-                    keyring::secret_service::SsCredential::new_with_target(None, SERVICE, &user)
-                        .map_err(|e| e.to_string())?;
-                keyring::Entry::new_with_credential(Box::new(c))
-                    .get_password()
-                    .map_err(|e| e.to_string())
-            }
-            #[cfg(any(target_os = "macos", windows))]
-            StoreKind::Native => keyring::Entry::new(SERVICE, &user)
-                .and_then(|e| e.get_password())
+            _ => Self::keyring_entry(kind, &user)?
+                .get_password()
                 .map_err(|e| e.to_string()),
-            _ => Err("this keyring is not available on this platform".into()),
         }
     }
 
@@ -188,21 +181,11 @@ impl SecretStore {
             StoreKind::KernelKeyring => kernel::delete(true, &user),
             #[cfg(target_os = "linux")]
             StoreKind::KernelUserKeyring => kernel::delete(false, &user),
-            #[cfg(target_os = "linux")]
-            StoreKind::SecretService => {
-                if let Ok(c) =
-                    keyring::secret_service::SsCredential::new_with_target(None, SERVICE, &user)
-                {
-                    let _ = keyring::Entry::new_with_credential(Box::new(c)).delete_credential();
-                }
-            }
-            #[cfg(any(target_os = "macos", windows))]
-            StoreKind::Native => {
-                if let Ok(e) = keyring::Entry::new(SERVICE, &user) {
+            _ => {
+                if let Ok(e) = Self::keyring_entry(kind, &user) {
                     let _ = e.delete_credential();
                 }
             }
-            _ => {}
         }
     }
 

@@ -50,7 +50,9 @@ pub fn is_builtin_host(host: &str) -> bool {
 /// The organisation of `<org>.visualstudio.com`.
 fn visualstudio_org(host: &str) -> Option<&str> {
     let org = host.strip_suffix(".visualstudio.com")?;
-    (!org.is_empty() && !org.contains('.') && org != "vs-ssh").then_some(org)
+    // One DNS label (letters, digits, `-`): nothing else can name an organisation.
+    let label = org.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    (!org.is_empty() && label && org != "vs-ssh").then_some(org)
 }
 
 /// Whether `host` (`host[:port]` as git sends it) is listed in `hosts`
@@ -355,6 +357,17 @@ mod tests {
         assert_eq!(organisation("127.0.0.1:9", None, Some("org")), None);
         assert_eq!(organisation("dev.azure.com", Some("../x"), None), None);
         assert_eq!(organisation("dev.azure.com", Some("a b/x"), None), None);
+        // Fuzz (git_tenant): the subdomain must be one DNS label to name an
+        // organisation (and to make the host a built-in one).
+        for host in [
+            "?12\0-contoso.visualstudio.com",
+            "a b.visualstudio.com",
+            "x/y.visualstudio.com",
+        ] {
+            assert_eq!(organisation(host, None, None), None, "{host:?}");
+            assert!(!is_builtin_host(host), "{host:?}");
+        }
+        assert!(is_builtin_host("fab-rikam2.visualstudio.com:443"));
     }
 
     #[test]

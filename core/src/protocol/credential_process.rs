@@ -193,6 +193,9 @@ pub fn xml_fields(xml: &str) -> Result<Vec<(String, String)>, String> {
         } else if let Some(r) = rest.strip_prefix("</") {
             let end = r.find('>').ok_or("unterminated end tag")?;
             let name = local_name(r[..end].trim());
+            if name.is_empty() || !name.chars().all(name_char) {
+                return Err("invalid end tag name".into());
+            }
             let (open, text) = stack.pop().ok_or("end tag without start tag")?;
             if open != name {
                 return Err(format!("end tag </{name}> does not match <{open}>"));
@@ -500,6 +503,10 @@ mod tests {
         }
         let deep = "<a>".repeat(40) + &"</a>".repeat(40);
         assert!(xml_fields(&deep).is_err());
+        // Fuzz (sts_xml): an end tag's name is checked like a start tag's, so
+        // the error (shown to the person) never carries control characters.
+        let e = xml_fields("<a>x</a\u{c}\n\u{1b}[31m>").expect_err("bad end tag");
+        assert!(!e.chars().any(char::is_control), "{e:?}");
     }
 
     #[test]

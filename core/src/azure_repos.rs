@@ -104,7 +104,9 @@ pub fn organisation(host: &str, path: Option<&str>, username: Option<&str>) -> O
 
 /// A tenant id or name fit to become a URL path segment.
 fn valid_tenant(t: &str) -> bool {
+    // Not `.` or `..`: a dot segment would move the authority's path (fuzz: git_tenant).
     !t.is_empty()
+        && t.chars().any(|c| c != '.')
         && t.len() <= 256
         && t.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
@@ -412,6 +414,13 @@ mod tests {
             None
         );
         assert_eq!(tenant_from_wwwauth(&w(&["", "Bearer", "Bearer ,,="])), None);
+        // Fuzz (git_tenant): dot segments are no tenant.
+        for t in [".", "..", "..."] {
+            assert_eq!(tenant_from_resource_header(t), None, "{t}");
+            let h = format!("Bearer authorization_uri=https://h/{t}/x");
+            assert_ne!(tenant_from_wwwauth(&w(&[&h])).as_deref(), Some(t));
+        }
+        assert_eq!(tenant_from_resource_header("a.b").as_deref(), Some("a.b"));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 # shellcheck shell=bash
-# Helpers for tests/bench/run.sh and the per-helper scripts tests/bench/<tool>.sh.
+# Helpers for tests/bench/run.sh. (The standalone scripts tests/bench/{git,docker,kubectl,aws}.sh
+# are separate tools, never sourced.)
 #
-# A helper's script is sourced by run.sh after the emulator is up and `entra-cred` is signed
-# in. It may set up what it needs (export variables, warm its cache with one call) and then
-# registers its hot path with ONE line:
+# run.sh registers every binary's hot path itself; anything more goes in a file
+# tests/bench/hot-<name>.sh, sourced by run.sh after the emulator is up and `entra-cred` is
+# signed in. It may set up what it needs (export variables, warm its cache with one call) and
+# then registers its hot path with ONE line:
 #
 #   bench_cached "git-credential-entra get" "$BENCH_TMP/git.in" git-credential-entra get
 #

@@ -11,14 +11,14 @@
 #
 # What it measures:
 # 1. the hot path: a cached `entra-cred token --scope S`, next to the baseline `git
-#    credential-store --file F get` on the same host, plus every helper registered by a
-#    tests/bench/<tool>.sh script (see lib.sh), in interleaved rounds (every round runs every
+#    credential-store --file F get` on the same host, plus every helper's cached call (git,
+#    docker, kubectl, credential_process in both modes), in interleaved rounds (every round runs every
 #    command, so load drift hits all alike); medians over all rounds, ratio to the baseline;
 # 2. the refresh path: `entra-cred refresh --scope S` and, separately, the emulator's round trip
 #    for the same grant (curl POST /token), so entra-cred's own share is visible;
 # 3. 40 and 200 concurrent processes, on a cold cache and with every token inside the refresh
 #    window: wall time, slowest process, Entra requests (from /_emulator/stats);
-# 4. peak RSS (GNU time %M) of each hot-path command, and each binary's size.
+# 4. peak RSS (GNU time %M) of each hot-path command, and each binary's size (one table with 1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD

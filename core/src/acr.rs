@@ -99,7 +99,7 @@ fn random_jitter() -> i64 {
 /// Whether a token expiring at `exp` is still served at `now` (5 minutes'
 /// margin plus `jitter`).
 pub fn is_fresh(exp: i64, now: i64, jitter: i64) -> bool {
-    exp - now > DEFAULT_MIN_VALIDITY + jitter
+    exp.saturating_sub(now) > DEFAULT_MIN_VALIDITY.saturating_add(jitter)
 }
 
 /// The cached credentials of (profile, registry), when fresh. Reads one
@@ -188,7 +188,7 @@ pub fn get(broker: &Broker, profile: &Profile, registry: &Registry) -> Result<Ac
     info!(
         "new ACR token for {} (valid for {} min)",
         st.registry,
-        (exp - t) / 60
+        exp.saturating_sub(t) / 60
     );
     Ok(AcrCredential {
         registry: st.registry,
@@ -218,14 +218,27 @@ fn exchange(
     form.push(("access_token".to_string(), access_token.expose().clone()));
     let req = Request::post_form(url, form);
     let resp = broker.http().send(&req, &RetryPolicy::default())?;
-    let reg = registry.name();
-    if !resp.ok() {
-        return Err(exchange_error(&reg, resp.status, &resp.body));
+    parse_exchange(&registry.name(), resp.status, &resp.body, now())
+}
+
+/// Reads the registry's answer to `POST /oauth2/exchange` (HTTP `status`,
+/// `body`): the ACR refresh token and its expiry, the token's `exp` claim or,
+/// when it has none, `now` plus an hour. A non-2xx status, a body that is not
+/// JSON or one without a `refresh_token` gives a one-line error naming
+/// `registry`. Pure and total (fuzzed).
+pub fn parse_exchange(
+    registry: &str,
+    status: u16,
+    body: &str,
+    now: i64,
+) -> Result<(Secret<String>, i64)> {
+    let reg = registry;
+    if !(200..300).contains(&status) {
+        return Err(exchange_error(reg, status, body));
     }
-    let v: serde_json::Value = serde_json::from_str(&resp.body).map_err(|_| {
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|_| {
         Error::Other(format!(
-            "registry {reg} answered the token exchange with something that is not JSON (HTTP {}); is it an Azure Container Registry?",
-            resp.status
+            "registry {reg} answered the token exchange with something that is not JSON (HTTP {status}); is it an Azure Container Registry?",
         ))
     })?;
     let rt = v
@@ -239,8 +252,11 @@ fn exchange(
         })?;
     let exp = crate::jwt::decode(rt)
         .and_then(|d| d.secs("exp"))
-        .unwrap_or_else(|| now() + FALLBACK_LIFETIME);
-    Ok((Secret::new(rt.to_string()), exp))
+        .unwrap_or_else(|| now.saturating_add(FALLBACK_LIFETIME));
+    Ok((
+        Secret::new(rt.to_string()),
+        crate::timefmt::clamp_expiry(exp),
+    ))
 }
 
 /// The one-line error for a failed exchange.
@@ -340,6 +356,59 @@ pub fn list(cache: &Cache) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An unsigned JWT with these claims (fuzz-found expiry cases).
+    fn jwt_with(claims: &str) -> String {
+        use base64::Engine;
+        let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.sig", e(r#"{"alg":"none"}"#), e(claims))
+    }
+
+    #[test]
+    fn exchange_answers_are_read_totally() {
+        let now = 1_795_000_000;
+        let ok = |body: &str| parse_exchange("r.azurecr.io", 200, body, now);
+        let rt = jwt_with(r#"{"exp":1795003600}"#);
+        let (s, exp) = ok(&format!(r#"{{"refresh_token":"{rt}"}}"#)).expect("ok");
+        assert_eq!((s.expose().as_str(), exp), (rt.as_str(), 1_795_003_600));
+        // No exp: an hour.
+        assert_eq!(
+            ok(r#"{"refresh_token":"opaque"}"#).expect("ok").1,
+            now + 3600
+        );
+        // An exp far outside time (i64::MIN, a huge float) is clamped: it never
+        // overflows `exp - now` (a release build would wrap it to "fresh forever").
+        for claims in [r#"{"exp":-9223372036854775808}"#, r#"{"exp":-1e300}"#] {
+            let rt = jwt_with(claims);
+            let (_, exp) = ok(&format!(r#"{{"refresh_token":"{rt}"}}"#)).expect("ok");
+            assert_eq!(exp, 0);
+            assert!(!is_fresh(exp, now, 60));
+        }
+        let rt = jwt_with(r#"{"exp":1e300}"#);
+        let (_, exp) = ok(&format!(r#"{{"refresh_token":"{rt}"}}"#)).expect("ok");
+        assert_eq!(exp, crate::timefmt::MAX_EXPIRY);
+        assert!(!is_fresh(i64::MIN, now, 60));
+        assert!(is_fresh(i64::MAX, i64::MIN, 60));
+        for bad in [
+            "",
+            "null",
+            "[]",
+            r#"{"refresh_token":""}"#,
+            r#"{"refresh_token":5}"#,
+        ] {
+            let e = ok(bad).expect_err(bad);
+            assert!(e.to_string().contains("r.azurecr.io"), "{e}");
+        }
+        let e = parse_exchange(
+            "r.azurecr.io",
+            401,
+            "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"a\\nb\"}]}",
+            now,
+        )
+        .expect_err("401");
+        assert!(!e.to_string().contains('\n'), "{e}");
+        assert!(e.to_string().contains("UNAUTHORIZED"), "{e}");
+    }
     use crate::config::{Config, Overrides};
     use crate::protocol::docker::normalize;
 

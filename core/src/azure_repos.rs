@@ -50,7 +50,9 @@ pub fn is_builtin_host(host: &str) -> bool {
 /// The organisation of `<org>.visualstudio.com`.
 fn visualstudio_org(host: &str) -> Option<&str> {
     let org = host.strip_suffix(".visualstudio.com")?;
-    (!org.is_empty() && !org.contains('.') && org != "vs-ssh").then_some(org)
+    // One DNS label (letters, digits, `-`): nothing else can name an organisation.
+    let label = org.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    (!org.is_empty() && label && org != "vs-ssh").then_some(org)
 }
 
 /// Whether `host` (`host[:port]` as git sends it) is listed in `hosts`
@@ -102,7 +104,9 @@ pub fn organisation(host: &str, path: Option<&str>, username: Option<&str>) -> O
 
 /// A tenant id or name fit to become a URL path segment.
 fn valid_tenant(t: &str) -> bool {
+    // Not `.` or `..`: a dot segment would move the authority's path (fuzz: git_tenant).
     !t.is_empty()
+        && t.chars().any(|c| c != '.')
         && t.len() <= 256
         && t.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
@@ -355,6 +359,17 @@ mod tests {
         assert_eq!(organisation("127.0.0.1:9", None, Some("org")), None);
         assert_eq!(organisation("dev.azure.com", Some("../x"), None), None);
         assert_eq!(organisation("dev.azure.com", Some("a b/x"), None), None);
+        // Fuzz (git_tenant): the subdomain must be one DNS label to name an
+        // organisation (and to make the host a built-in one).
+        for host in [
+            "?12\0-contoso.visualstudio.com",
+            "a b.visualstudio.com",
+            "x/y.visualstudio.com",
+        ] {
+            assert_eq!(organisation(host, None, None), None, "{host:?}");
+            assert!(!is_builtin_host(host), "{host:?}");
+        }
+        assert!(is_builtin_host("fab-rikam2.visualstudio.com:443"));
     }
 
     #[test]
@@ -399,6 +414,13 @@ mod tests {
             None
         );
         assert_eq!(tenant_from_wwwauth(&w(&["", "Bearer", "Bearer ,,="])), None);
+        // Fuzz (git_tenant): dot segments are no tenant.
+        for t in [".", "..", "..."] {
+            assert_eq!(tenant_from_resource_header(t), None, "{t}");
+            let h = format!("Bearer authorization_uri=https://h/{t}/x");
+            assert_ne!(tenant_from_wwwauth(&w(&[&h])).as_deref(), Some(t));
+        }
+        assert_eq!(tenant_from_resource_header("a.b").as_deref(), Some("a.b"));
     }
 
     #[test]

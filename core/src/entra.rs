@@ -107,6 +107,7 @@ pub fn parse_token_response(body: &str, now: i64) -> std::result::Result<TokenRe
                 .ok_or("the answer has no expires_in")?
         }
     };
+    let expires_on = crate::timefmt::clamp_expiry(expires_on);
     Ok(TokenResponse {
         access_token: Secret::new(access_token),
         refresh_token: string(obj.get("refresh_token")).map(Secret::new),
@@ -253,6 +254,26 @@ impl<'a> EntraClient<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An unsigned JWT with these claims (fuzz-found expiry cases).
+    fn jwt_with(claims: &str) -> String {
+        use base64::Engine;
+        let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.sig", e(r#"{"alg":"none"}"#), e(claims))
+    }
+
+    #[test]
+    fn expiry_far_outside_time_is_clamped() {
+        // A JWT `exp` of i64::MIN would make `expires_on - now` overflow (a
+        // panic in debug builds, "fresh forever" in release ones).
+        let body = format!(
+            r#"{{"access_token":"{}"}}"#,
+            jwt_with(r#"{"exp":-9223372036854775808}"#)
+        );
+        assert_eq!(parse_token_response(&body, 5).expect("ok").expires_on, 0);
+        let t = parse_token_response(r#"{"access_token":"a","expires_on":1e300}"#, 5).expect("ok");
+        assert_eq!(t.expires_on, crate::timefmt::MAX_EXPIRY);
+    }
 
     #[test]
     fn parses_entra_error() {

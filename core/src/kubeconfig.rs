@@ -397,6 +397,11 @@ pub fn emit(doc: &Yaml) -> Result<String> {
 fn leading_comments(text: &str) -> String {
     let mut out = String::new();
     for line in text.lines() {
+        // A lone CR ends a line for YAML: what follows it is not part of the
+        // comment, so the line cannot be copied as one (fuzz: kubeconfig).
+        if line.contains('\r') {
+            break;
+        }
         let t = line.trim();
         if t.starts_with('#') || t.is_empty() {
             out.push_str(line);
@@ -892,6 +897,19 @@ mod tests {
             .unwrap()
             .text
             .is_none());
+    }
+
+    #[test]
+    fn a_carriage_return_inside_a_leading_comment_is_not_kept_as_comment() {
+        // Found by fuzzing: YAML reads `# c\rextra: 1` as a comment and a key.
+        // Copying the line as a comment and emitting the key as well wrote
+        // the key twice, and the converted file no longer parsed.
+        let t = format!("# c\rextra: 1\n{LEGACY}");
+        let out = convert(&t, &Options::default()).unwrap();
+        let text = out.text.expect("converted");
+        let again = convert(&text, &Options::default()).expect("the output parses");
+        assert!(again.changes.is_empty() && again.text.is_none());
+        assert_eq!(parse(&text).unwrap()["extra"].as_i64(), Some(1));
     }
 
     #[test]

@@ -20,6 +20,16 @@ pub fn rfc3339(secs: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
 }
 
+/// The latest expiry taken from a server: 9999-12-31T23:59:59Z.
+pub const MAX_EXPIRY: i64 = 253_402_300_799;
+
+/// An expiry read from a server (a JWT's `exp`, `expires_on`), clamped to
+/// `0..=MAX_EXPIRY`: arithmetic with the clock (`expires_on - now`) can then
+/// never overflow, and a negative value is simply expired.
+pub fn clamp_expiry(secs: i64) -> i64 {
+    secs.clamp(0, MAX_EXPIRY)
+}
+
 /// Parses RFC 3339 (any offset) to POSIX seconds.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     OffsetDateTime::parse(s.trim(), &Rfc3339)
@@ -59,6 +69,14 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-11-21T21:59:10+02:00"), Some(1795291150));
         assert_eq!(parse_rfc3339("2026-11-21T19:59:10Z"), Some(1795291150));
         assert_eq!(parse_rfc3339("garbage"), None);
+    }
+
+    #[test]
+    fn expiry_clamp() {
+        assert_eq!(clamp_expiry(i64::MIN), 0);
+        assert_eq!(clamp_expiry(i64::MAX), MAX_EXPIRY);
+        assert_eq!(rfc3339(MAX_EXPIRY), "9999-12-31T23:59:59Z");
+        assert_eq!(clamp_expiry(1795291150), 1795291150);
     }
 
     #[test]

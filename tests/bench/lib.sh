@@ -1,9 +1,11 @@
 # shellcheck shell=bash
-# Helpers for tests/bench/run.sh and the per-helper scripts tests/bench/<tool>.sh.
+# Helpers for tests/bench/run.sh. (The standalone scripts tests/bench/{git,docker,kubectl,aws}.sh
+# are separate tools, never sourced.)
 #
-# A helper's script is sourced by run.sh after the emulator is up and `entra-cred` is signed
-# in. It may set up what it needs (export variables, warm its cache with one call) and then
-# registers its hot path with ONE line:
+# run.sh registers every binary's hot path itself; anything more goes in a file
+# tests/bench/hot-<name>.sh, sourced by run.sh after the emulator is up and `entra-cred` is
+# signed in. It may set up what it needs (export variables, warm its cache with one call) and
+# then registers its hot path with ONE line:
 #
 #   bench_cached "git-credential-entra get" "$BENCH_TMP/git.in" git-credential-entra get
 #
@@ -52,7 +54,8 @@ hyperfine_has_input() {
 
 # hyperfine over the registered commands of one stdin group; appends JSON exports to $1.
 # Commands without stdin run with -N (no shell). Commands with stdin use --input when this
-# hyperfine has it, else a shell (`exec cmd < file`) whose own start-up hyperfine subtracts.
+# hyperfine has it, else a shell (`exec cmd < file`) whose own start-up hyperfine subtracts;
+# the report compares them with a baseline that reads its stdin the same way.
 _bench_round() {
   local out=$1 round=$2 runs=$3
   local -a plain=() groups=()
@@ -71,7 +74,7 @@ _bench_round() {
         --export-json "$out/r$round-$i.json" -n "${BENCH_LABELS[$i]}" "${BENCH_CMDS[$i]}" >/dev/null
     else
       hyperfine --shell sh --style none --warmup 3 --runs "$runs" \
-        --export-json "$out/r$round-$i.json" -n "${BENCH_LABELS[$i]} (sh)" \
+        --export-json "$out/r$round-$i.json" -n "${BENCH_LABELS[$i]}" \
         "exec ${BENCH_CMDS[$i]} < $(printf '%q' "${BENCH_INPUTS[$i]}")" >/dev/null
     fi
   done

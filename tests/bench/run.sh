@@ -11,14 +11,14 @@
 #
 # What it measures:
 # 1. the hot path: a cached `entra-cred token --scope S`, next to the baseline `git
-#    credential-store --file F get` on the same host, plus every helper registered by a
-#    tests/bench/<tool>.sh script (see lib.sh), in interleaved rounds (every round runs every
+#    credential-store --file F get` on the same host, plus every helper's cached call (git,
+#    docker, kubectl, credential_process in both modes), in interleaved rounds (every round runs every
 #    command, so load drift hits all alike); medians over all rounds, ratio to the baseline;
 # 2. the refresh path: `entra-cred refresh --scope S` and, separately, the emulator's round trip
 #    for the same grant (curl POST /token), so entra-cred's own share is visible;
 # 3. 40 and 200 concurrent processes, on a cold cache and with every token inside the refresh
 #    window: wall time, slowest process, Entra requests (from /_emulator/stats);
-# 4. peak RSS (GNU time %M) of each hot-path command, and each binary's size.
+# 4. peak RSS (GNU time %M) of each hot-path command, and each binary's size (one table with 1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -80,17 +80,62 @@ entra-cred login </dev/null 2>"$BENCH_TMP/login.err" || { cat "$BENCH_TMP/login.
 entra-cred token --scope "$SCOPE_ARM" >/dev/null
 
 # ---- 1. the hot path -----------------------------------------------------------------------
+# Every binary's cached call next to the baseline `git credential-store get`. Commands that take
+# no stdin run with hyperfine -N (no shell). hyperfine 1.15 (Debian's) has no --input, so
+# commands that read a request on stdin (git's and docker's helpers) run as `exec CMD < FILE`
+# under sh: hyperfine measures the shell's own start-up first and subtracts it, and `exec`
+# leaves nothing else of the shell in the measurement. Their ratio is taken against the
+# baseline run the same way (credential-store reading a real request from the same kind of
+# file), so both sides pay the same. With hyperfine >= 1.17 every row runs with -N and --input.
 printf 'https://user:%s@example.com\n' "baseline-password" >"$BENCH_TMP/git-credentials"
+printf 'protocol=https\nhost=example.com\n\n' >"$BENCH_TMP/baseline.in"
 # With -N hyperfine gives the command an empty stdin; for credential-store an empty request
 # matches every entry, so this is a full lookup that prints the stored credential.
 bench_cached "git credential-store get (baseline)" "" git credential-store --file "$BENCH_TMP/git-credentials" get
-bench_cached "entra-cred token (cached)" "" entra-cred token --scope "$SCOPE_ARM"
-# Each helper adds its hot path in tests/bench/<tool>.sh (one bench_cached line, see lib.sh).
-for f in "$ROOT"/tests/bench/*.sh; do
-  case "$(basename "$f")" in run.sh | lib.sh | profile.sh) continue ;; esac
+bench_cached "git credential-store get (baseline, stdin)" "$BENCH_TMP/baseline.in" git credential-store --file "$BENCH_TMP/git-credentials" get
+bench_cached "entra-cred token" "" entra-cred token --scope "$SCOPE_ARM"
+
+# git-credential-entra: the request git writes after the emulated Azure Repos' 401 (with its
+# WWW-Authenticate headers as wwwauth[]), so the token is asked at the organisation's tenant.
+repos=$(bench_url repos)
+export ENTRA_CRED_GIT_HOSTS=${repos#http://} GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
+{
+  printf 'capability[]=authtype\ncapability[]=state\nprotocol=http\nhost=%s\npath=org1/proj/_git/repo\n' "${repos#http://}"
+  curl -sS -o /dev/null -D - "$repos/org1/proj/_git/repo/info/refs?service=git-upload-pack" |
+    tr -d '\r' | sed -n 's/^[Ww][Ww][Ww]-[Aa]uthenticate: /wwwauth[]=/p'
+  printf '\n'
+} >"$BENCH_TMP/git.in"
+git-credential-entra get <"$BENCH_TMP/git.in" | grep -q '^credential=' || { echo "bench: git-credential-entra gave no token" >&2; exit 1; }
+bench_cached "git-credential-entra get" "$BENCH_TMP/git.in" git-credential-entra get
+
+# docker-credential-entra: the registry as docker writes it.
+acr=$(bench_url acr)
+export ENTRA_CRED_ACR_HOSTS=${acr#http://}
+printf '%s' "${acr#http://}" >"$BENCH_TMP/docker.in"
+docker-credential-entra get <"$BENCH_TMP/docker.in" | grep -q '"Secret"' || { echo "bench: docker-credential-entra gave no secret" >&2; exit 1; }
+bench_cached "docker-credential-entra get" "$BENCH_TMP/docker.in" docker-credential-entra get
+
+# kubectl-entra: KUBERNETES_EXEC_INFO as kubectl sets it (AKS server id by default).
+export KUBERNETES_EXEC_INFO='{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}'
+kubectl-entra | grep -q '"token"' || { echo "bench: kubectl-entra gave no token" >&2; exit 1; }
+bench_cached "kubectl-entra" "" kubectl-entra
+
+# entra-credential-process: token mode and STS federation (the emulator's STS).
+AWS_ENDPOINT_URL_STS=$(bench_url sts)
+export AWS_ENDPOINT_URL_STS AWS_EC2_METADATA_DISABLED=true AWS_ENDPOINT_URL=http://127.0.0.1:9
+AWS_SCOPE=api://aws-federation/.default
+AWS_ROLE=arn:aws:iam::123456789012:role/entra-dev
+entra-credential-process --scope "$AWS_SCOPE" | grep -q '"SessionToken"' || { echo "bench: entra-credential-process (token mode) failed" >&2; exit 1; }
+entra-credential-process --role-arn "$AWS_ROLE" --scope "$AWS_SCOPE" | grep -q '"ASIA' || { echo "bench: entra-credential-process (federation) failed" >&2; exit 1; }
+bench_cached "entra-credential-process (token mode)" "" entra-credential-process --scope "$AWS_SCOPE"
+bench_cached "entra-credential-process (federation)" "" entra-credential-process --role-arn "$AWS_ROLE" --scope "$AWS_SCOPE"
+# Any other hot path: a tests/bench/hot-<name>.sh sourced here (one bench_cached line, lib.sh).
+for f in "$ROOT"/tests/bench/hot-*.sh; do
+  [ -e "$f" ] || continue
   # shellcheck disable=SC1090
   . "$f"
 done
+warm_requests="$(emulator_count Token) $(emulator_count AcrExchange) $(emulator_count Sts)"
 
 echo "bench: hot path, $ROUNDS rounds x $RUNS runs of ${#BENCH_LABELS[@]} commands" >&2
 rm -f "$BENCH_OUT"/r*.json
@@ -99,6 +144,11 @@ for r in $(seq "$ROUNDS"); do
 done
 rss=()
 for i in "${!BENCH_LABELS[@]}"; do rss+=("$(_bench_rss "$i")"); done
+hot_requests="$(emulator_count Token) $(emulator_count AcrExchange) $(emulator_count Sts)"
+if [ "$hot_requests" != "$warm_requests" ]; then
+  echo "bench: the hot-path runs made requests (Token AcrExchange Sts: $warm_requests -> $hot_requests): not all cache hits" >&2
+  exit 1
+fi
 
 # ---- 2. the refresh path -------------------------------------------------------------------
 echo "bench: refresh path" >&2
@@ -201,37 +251,49 @@ if command -v valgrind >/dev/null; then
 fi
 
 # ---- report --------------------------------------------------------------------------------
-sizes=""
-for b in entra-cred git-credential-entra docker-credential-entra kubectl-entra entra-credential-process; do
-  [ -f "$BENCH_BIN/$b" ] && sizes+="| \`$b\` | $(python3 -c 'import os,sys; print(f"{os.path.getsize(sys.argv[1])/1048576:.2f} MiB")' "$BENCH_BIN/$b") |"$'\n'
-done
 labels=$(printf '%s\n' "${BENCH_LABELS[@]}")
+inputs=$(for i in "${BENCH_INPUTS[@]}"; do if [ -n "$i" ]; then echo stdin; else echo none; fi; done)
+how_stdin="sh, stdin"
+hyperfine_has_input && how_stdin="-N, --input"
 rss_list=$(printf '%s\n' "${rss[@]}")
-python3 - "$BENCH_OUT" "$labels" "$rss_list" "$ROUNDS" "$RUNS" <<EOF
+sizes=""
+for b in entra-cred git-credential-entra docker-credential-entra kubectl-entra entra-credential-process git; do
+  p=$BENCH_BIN/$b
+  [ "$b" = git ] && p=$(command -v git)
+  [ -f "$p" ] && sizes+="$b=$(python3 -c 'import os,sys; print(os.path.getsize(sys.argv[1]))' "$p")"$'\n'
+done
+python3 - "$BENCH_OUT" "$labels" "$rss_list" "$ROUNDS" "$RUNS" "$inputs" "$sizes" "$(hyperfine --version)" "$how_stdin" <<EOF
 import glob, json, os, statistics, sys
 out, labels, rss, rounds, runs = sys.argv[1], sys.argv[2].split("\n"), sys.argv[3].split("\n"), sys.argv[4], sys.argv[5]
+stdin = [x == "stdin" for x in sys.argv[6].split("\n")]
+sizes = dict(l.split("=", 1) for l in sys.argv[7].split("\n") if "=" in l)
+hf, how_stdin = sys.argv[8], sys.argv[9]
 times = {}
 for f in sorted(glob.glob(out + "/r*.json")):
     for r in json.load(open(f))["results"]:
-        name = r["command"].removesuffix(" (sh)")
-        times.setdefault(name, []).extend(r["times"])
+        times.setdefault(r["command"], []).extend(r["times"])
 ms = lambda s: f"{s*1000:.2f} ms"
-base = statistics.median(times[labels[0]])
+med = {l: statistics.median(times[l]) for l in labels if times.get(l)}
+base = {False: med[labels[0]], True: med.get(labels[1], med[labels[0]])}
 load = open("/proc/loadavg").read().split()[:3]
 print(f"### Benchmarks ({os.uname().machine}, {os.cpu_count()} CPUs, load average {' '.join(load)} at the end)")
 print()
-print(f"Made by \`tests/bench/run.sh\` (release build, emulator on loopback, hyperfine -N, {rounds} interleaved rounds x {runs} runs).")
+print(f"Made by \`tests/bench/run.sh\` (release build, emulator on loopback, {hf}, {rounds} interleaved rounds x {runs} runs of every command).")
+print("Rows run *sh, stdin* read their request from a file as \`exec CMD < FILE\` under sh, whose start-up hyperfine measures and")
+print("subtracts (hyperfine < 1.17 has no --input); their ratio is to the baseline run the same way. Other rows run without a shell (-N).")
+print("No measured run made a request to Entra, the registry or STS (checked).")
 print()
-print("| hot path (token in the cache) | median | mean ± σ | vs baseline | peak RSS |")
-print("|---|---|---|---|---|")
+print("| binary: cached call | how run | median | mean ± σ | vs \`git credential-store get\` | peak RSS | binary size |")
+print("|---|---|---|---|---|---|---|")
 for i, l in enumerate(labels):
-    t = times.get(l, [])
-    if not t:
+    if l not in med:
         continue
-    med = statistics.median(t)
-    sd = statistics.pstdev(t)
+    t = times[l]
     kib = int(rss[i]) if i < len(rss) and rss[i].isdigit() else 0
-    print(f"| {l} | {ms(med)} | {ms(statistics.mean(t))} ± {ms(sd)} | {med/base:.2f}× | {kib/1024:.1f} MiB |")
+    binary = "git" if l.startswith("git credential-store") else l.split()[0]
+    size = f"{int(sizes[binary])/1048576:.2f} MiB" if binary in sizes else "?"
+    how = how_stdin if stdin[i] else "-N"
+    print(f"| {l} | {how} | {ms(med[l])} | {ms(statistics.mean(t))} ± {ms(statistics.pstdev(t))} | {med[l]/base[stdin[i]]:.2f}× | {kib/1024:.1f} MiB | {size} |")
 print()
 ref = {r["command"]: r for r in json.load(open(out + "/refresh.json"))["results"]}
 print("| refresh path | median |")
@@ -245,7 +307,4 @@ echo "|---|---|---|---|---|---|---|"
 cat "$BENCH_TMP/storm.md"
 echo
 cat "$profile_md"
-echo
-echo "| binary (release) | size |"
-echo "|---|---|"
-printf '%s' "$sizes"
+

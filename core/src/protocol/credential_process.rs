@@ -157,8 +157,13 @@ const MAX_XML: usize = 256 * 1024;
 /// the element's own character data with entities decoded. Comments,
 /// processing instructions and `<!DOCTYPE>` are skipped (no entity is ever
 /// expanded beyond the five predefined ones and character references).
-/// Mismatched or unclosed tags, or more than 32 levels, are errors.
+/// Mismatched or unclosed tags, or more than 32 levels, are errors (one
+/// line of text without control characters, whatever the document holds).
 pub fn xml_fields(xml: &str) -> Result<Vec<(String, String)>, String> {
+    read_fields(xml).map_err(|e| crate::error::one_line(&e))
+}
+
+fn read_fields(xml: &str) -> Result<Vec<(String, String)>, String> {
     if xml.len() > MAX_XML {
         return Err("XML document too large".into());
     }
@@ -193,6 +198,9 @@ pub fn xml_fields(xml: &str) -> Result<Vec<(String, String)>, String> {
         } else if let Some(r) = rest.strip_prefix("</") {
             let end = r.find('>').ok_or("unterminated end tag")?;
             let name = local_name(r[..end].trim());
+            if name.is_empty() || !name.chars().all(name_char) {
+                return Err("invalid end tag name".into());
+            }
             let (open, text) = stack.pop().ok_or("end tag without start tag")?;
             if open != name {
                 return Err(format!("end tag </{name}> does not match <{open}>"));
@@ -500,6 +508,12 @@ mod tests {
         }
         let deep = "<a>".repeat(40) + &"</a>".repeat(40);
         assert!(xml_fields(&deep).is_err());
+        // Fuzz (sts_xml): an end tag's name is checked like a start tag's, so
+        // the error (shown to the person) never carries control characters.
+        let e = xml_fields("<a>x</a\u{c}\n\u{1b}[31m>").expect_err("bad end tag");
+        assert!(!e.chars().any(char::is_control), "{e:?}");
+        let e = xml_fields("<a>&\u{1}\0\0'#65;</a>").expect_err("bad entity");
+        assert!(!e.chars().any(char::is_control), "{e:?}");
     }
 
     #[test]

@@ -80,7 +80,10 @@ pub fn parse(input: &str) -> Result<GitRequest> {
         match key {
             "protocol" => r.protocol = nonempty().map(|v| v.to_ascii_lowercase()),
             "host" => r.host = nonempty().map(|v| v.to_ascii_lowercase()),
-            "path" => r.path = nonempty().map(|v| v.trim_start_matches('/').to_string()),
+            "path" => {
+                let p = value.trim_start_matches('/');
+                r.path = (!p.is_empty()).then(|| p.to_string());
+            }
             "username" => r.username = nonempty(),
             "password" => r.password = nonempty().map(Secret::new),
             "credential" => r.credential = nonempty().map(Secret::new),
@@ -286,6 +289,9 @@ mod tests {
         for s in ["=", "==\n=", "\r\r\n", "capability[]=", "é=ü\n", "path=/"] {
             let _ = parse(s);
         }
+        // Fuzz (git_request): `path=/` is no path, not an empty one.
+        assert_eq!(parse("path=/\n").expect("p").path, None);
+        assert_eq!(parse("path=//a\n").expect("p").path.as_deref(), Some("a"));
     }
 
     #[test]

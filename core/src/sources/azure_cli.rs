@@ -97,6 +97,7 @@ pub fn parse_output(
                 .ok_or_else(|| format!("its expiresOn '{}' is not a local time", one_line(raw)))?
         }
     };
+    let expires_on = crate::timefmt::clamp_expiry(expires_on);
     Ok(TokenResponse {
         access_token: Secret::new(token),
         refresh_token: None,
@@ -248,6 +249,24 @@ impl AppSource for AzureCli {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_far_outside_time_is_clamped() {
+        let utc = |_t: PrimitiveDateTime| Some(UtcOffset::UTC);
+        for (raw, want) in [
+            ("-9223372036854775808", 0),
+            ("-5", 0),
+            ("1e300", crate::timefmt::MAX_EXPIRY),
+            ("1795291150", 1_795_291_150),
+        ] {
+            let out = format!(r#"{{"accessToken":"a","expires_on":{raw}}}"#);
+            assert_eq!(
+                parse_output(&out, &utc).expect(raw).expires_on,
+                want,
+                "{raw}"
+            );
+        }
+    }
 
     /// The shape of `/work/shared/fixtures/az-get-access-token.json` (taken on
     /// a machine at UTC+2: `expiresOn` 21:59:10 local = `expires_on` 19:59:10 UTC).

@@ -355,6 +355,7 @@ pub fn parse_response(body: &str, now: i64) -> std::result::Result<TokenResponse
                 .map(|s| now + s)
         })
         .or_else(|| crate::jwt::decode(&access_token).and_then(|d| d.secs("exp")))
+        .map(crate::timefmt::clamp_expiry)
         .ok_or("the answer has no usable expires_on")?;
     Ok(TokenResponse {
         access_token: Secret::new(access_token),
@@ -528,6 +529,16 @@ impl AppSource for ManagedIdentity {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn expiry_far_outside_time_is_clamped() {
+        // Found by fuzzing (managed_identity_response): a float `expires_on`
+        // saturates to i64::MAX; `expires_on - now` must never overflow.
+        let t = parse_response(r#"{"access_token":"a","expires_on":1e300}"#, 0).expect("ok");
+        assert_eq!(t.expires_on, crate::timefmt::MAX_EXPIRY);
+        let t = parse_response(r#"{"access_token":"a","expires_on":"1e300"}"#, 0).expect("ok");
+        assert_eq!(t.expires_on, crate::timefmt::MAX_EXPIRY);
+    }
 
     #[test]
     fn expires_on_forms() {

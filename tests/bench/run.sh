@@ -249,6 +249,24 @@ if command -v valgrind >/dev/null; then
   ir=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "${hot[@]}" 2>&1 >/dev/null | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
   echo "| instructions (valgrind callgrind, Ir) | ${ir:-?} |" >>"$profile_md"
 fi
+# The same counts for every measured cached call (the helpers included), one row each.
+if command -v strace >/dev/null; then
+  {
+    echo
+    echo "| cached call (strace -f) | system calls | sockets / connects | processes started (incl. its own exec) | keyring calls | files opened (besides the loader's) |"
+    echo "|---|---|---|---|---|---|"
+    for i in "${!BENCH_LABELS[@]}"; do
+      st="$BENCH_TMP/strace.$i"
+      eval "strace -f -qq -o \"\$st\" ${BENCH_CMDS[$i]}" <"${BENCH_INPUTS[$i]:-/dev/null}" >/dev/null 2>&1 || true
+      n=$(grep -c -v -e '^+++' -e '^---' "$st" || true)
+      so=$(grep -c -E '^[0-9]+ +(socket|connect)\(' "$st" || true)
+      pr=$(grep -c -E '^[0-9]+ +(clone|clone3|fork|vfork|execve)\(' "$st" || true)
+      kr=$(grep -c -E '^[0-9]+ +(add_key|request_key|keyctl)\(' "$st" || true)
+      op=$(sed -n 's/.*openat([^"]*"\([^"]*\)".*/\1/p' "$st" | grep -v -e '^/lib' -e '^/usr/lib' -e '^/etc/ld.so' -e '^/proc/self' | sed "s|$BENCH_TMP|\$TMP|" | sed 's|\([/-]\)[0-9a-f]\{16,\}\.json|\1<hash>.json|' | sort -u | paste -sd, - | sed 's/,/, /g')
+      echo "| ${BENCH_LABELS[$i]} | $n | $so | $pr | $kr | ${op:-none} |"
+    done
+  } >>"$profile_md"
+fi
 
 # ---- report --------------------------------------------------------------------------------
 labels=$(printf '%s\n' "${BENCH_LABELS[@]}")

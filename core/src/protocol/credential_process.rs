@@ -363,14 +363,15 @@ pub fn parse_assume_role(xml: &str) -> Result<StsCredentials, String> {
 /// Parses an STS `ErrorResponse`; `None` when `xml` is not one.
 pub fn parse_error(xml: &str) -> Option<StsError> {
     let fields = xml_fields(xml).ok()?;
-    let code = field(&fields, "ErrorResponse/Error/Code")?;
+    let one = |s: &str| crate::error::one_line(s);
+    // Empty once shown on one line (e.g. only control characters): no code.
+    let code = one(field(&fields, "ErrorResponse/Error/Code")?);
     if code.is_empty() {
         return None;
     }
-    let one = |s: &str| crate::error::one_line(s);
     Some(StsError {
         kind: one(field(&fields, "ErrorResponse/Error/Type").unwrap_or("")),
-        code: one(code),
+        code,
         message: one(field(&fields, "ErrorResponse/Error/Message").unwrap_or("")),
         request_id: field(&fields, "ErrorResponse/RequestId").map(one),
     })
@@ -514,6 +515,9 @@ mod tests {
         assert!(!e.chars().any(char::is_control), "{e:?}");
         let e = xml_fields("<a>&\u{1}\0\0'#65;</a>").expect_err("bad entity");
         assert!(!e.chars().any(char::is_control), "{e:?}");
+        // Fuzz (sts_xml): a code of control characters is no code.
+        let nul = "<ErrorResponse><Error><Code>\0\0\u{7}</Code><Message>m</Message></Error></ErrorResponse>";
+        assert_eq!(parse_error(nul), None);
     }
 
     #[test]

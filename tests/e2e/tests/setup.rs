@@ -464,15 +464,14 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The real conversion (kubectl branch). Skips, saying so, while `kubectl-entra
-/// convert-kubeconfig` is not there yet; once it is, this runs with no change.
+/// The real conversion, through `kubectl-entra convert-kubeconfig`.
 #[test]
 fn kubectl_setup_converts_the_aks_fixture_once() {
     let env = env_with_work_profile();
-    if !kubectl_entra_converts(&env) {
-        eprintln!("SKIPPED: kubectl-entra convert-kubeconfig is not built in this tree yet");
-        return;
-    }
+    assert!(
+        kubectl_entra_converts(&env),
+        "kubectl-entra convert-kubeconfig --help failed"
+    );
     let src = fixture("kubeconfig-aks-legacy-azure.yaml");
     let original = read(&src);
     let kc = env.root().join("kubeconfig");

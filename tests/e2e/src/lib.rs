@@ -301,38 +301,7 @@ pub fn spawn_many(
     stdin: Option<&[u8]>,
     timeout: Duration,
 ) -> Vec<RunOutput> {
-    let barrier = Arc::new(Barrier::new(n));
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            let mut cmd = make_cmd(i);
-            let stdin = stdin.map(<[u8]>::to_vec);
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                try_run(&mut cmd, stdin.as_deref(), timeout)
-            })
-        })
-        .collect();
-    let results: Vec<Result<RunOutput, String>> = handles
-        .into_iter()
-        .map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err("runner thread panicked".into()))
-        })
-        .collect();
-    let errors: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    if !errors.is_empty() {
-        panic!(
-            "{} of {n} processes failed to run:\n{}",
-            errors.len(),
-            errors
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-    }
-    results.into_iter().filter_map(Result::ok).collect()
+    spawn_many_with_input(n, |i| (make_cmd(i), stdin.map(<[u8]>::to_vec)), timeout)
 }
 
 /// Like [`spawn_many`], but each process gets its own stdin: `make(i)` returns the command and

@@ -308,6 +308,7 @@ fn check_assertion(
         }
         return Ok(());
     }
+    super::ci::check_assertion(state, assertion, &claims)?;
     let g = state.lock();
     let fed = g
         .federated

@@ -163,7 +163,7 @@ pub fn exchange(
         .token(tenant, form, context)
         .map_err(|e| match e {
             Error::Entra { context, entra }
-                if matches!(entra.code, Some(700211 | 700212 | 700213)) =>
+                if matches!(entra.code, Some(700211..=700213)) =>
             {
                 Error::Entra {
                     context: format!(

@@ -117,9 +117,14 @@ pub fn check_location(path: &Path, dir: &Path) -> std::result::Result<(), String
         .and_then(|n| n.to_str())
         .ok_or("it has no file name")?;
     match name.strip_suffix(".key") {
-        Some(stem) if !stem.is_empty() => Ok(()),
-        _ => Err("its name does not end in .key".into()),
+        Some(stem) if !stem.is_empty() => {}
+        _ => return Err("its name does not end in .key".into()),
     }
+    // Written exactly as <dir>/<name> (no `//` or other spelling of the same place).
+    if dir.join(name).as_os_str() != path.as_os_str() {
+        return Err(format!("it is not written as {}", dir.join(name).display()));
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -301,6 +306,8 @@ mod tests {
             "/var/opt/azcmagent/a.key",
             "var/opt/azcmagent/tokens/a.key",
             "/var/opt/azcmagent/tokens",
+            "/var/opt/azcmagent//tokens/a.key",
+            "/var/opt/azcmagent/tokens//a.key",
         ] {
             assert!(check_location(Path::new(bad), dir).is_err(), "{bad}");
         }

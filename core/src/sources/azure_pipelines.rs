@@ -45,17 +45,19 @@ pub fn token_url(raw: &str, connection: &str) -> Result<url::Url> {
 
 /// Fetches a new Azure Pipelines OIDC token for the profile's service connection.
 pub fn fetch(ctx: &Ctx<'_>) -> Result<Secret<String>> {
-    const WHAT: &str = "Azure Pipelines federation (a service connection)";
-    let raw = ci_oidc::required_var(URI_VAR, WHAT)?;
+    let raw = ci_oidc::required_var(
+        URI_VAR,
+        "Azure Pipelines federation needs it; the agent sets it in every pipeline job",
+    )?;
     let connection = ctx.profile.service_connection_id.clone().ok_or_else(|| {
         Error::Config(format!(
-            "{CONNECTION_VAR} is not set: {WHAT} needs the service connection's id (or service_connection_id in profile '{}')",
+            "{CONNECTION_VAR} is not set: Azure Pipelines federation needs the service connection's id (set it, or service_connection_id in profile '{}'; see docs/ci.md)",
             ctx.profile.name
         ))
     })?;
     let access_token = ci_oidc::required_secret(
         TOKEN_VAR,
-        "Azure Pipelines federation (map it in the step: `env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)`)",
+        "Azure Pipelines federation needs it; map it in the step: `env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)`",
     )?;
     let u = token_url(&raw, &connection)?;
     let shown = redact_url(&u);
@@ -99,6 +101,7 @@ impl AppSource for AzurePipelines {
             ctx.profile,
             "AZURESUBSCRIPTION_CLIENT_ID (or AZURE_CLIENT_ID)",
         )?;
+        ci_oidc::check_tenant(tenant, "AZURESUBSCRIPTION_TENANT_ID (or AZURE_TENANT_ID)")?;
         let assertion = fetch(ctx)?;
         crate::debug!("Azure Pipelines: a new OIDC token for the service connection");
         ci_oidc::exchange(

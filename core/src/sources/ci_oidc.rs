@@ -22,18 +22,16 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// Longest server message quoted in an error line.
 const MAX_MESSAGE: usize = 200;
 
-/// A variable that must be set: its value, or exit 2 naming it.
-pub fn required_var(name: &str, what: &str) -> Result<String> {
-    crate::config::env_var(name).ok_or_else(|| {
-        Error::Config(format!(
-            "{name} is not set: {what} needs it (see docs/ci.md)"
-        ))
-    })
+/// A variable that must be set: its value, or exit 2 naming it, with `advice`
+/// (what to do about it).
+pub fn required_var(name: &str, advice: &str) -> Result<String> {
+    crate::config::env_var(name)
+        .ok_or_else(|| Error::Config(format!("{name} is not set: {advice} (see docs/ci.md)")))
 }
 
 /// A secret variable that must be set (the request token, the access token).
-pub fn required_secret(name: &str, what: &str) -> Result<Secret<String>> {
-    required_var(name, what).map(|v| Secret::new(v.trim().to_string()))
+pub fn required_secret(name: &str, advice: &str) -> Result<Secret<String>> {
+    required_var(name, advice).map(|v| Secret::new(v.trim().to_string()))
 }
 
 /// Parses an OIDC endpoint URL from variable `var`: `https`, or `http` on loopback only.
@@ -73,6 +71,20 @@ pub fn client_id(profile: &Profile, vars: &str) -> Result<String> {
         )));
     }
     Ok(profile.client_id.clone())
+}
+
+/// An application signs in at one tenant: `organizations`, `common` or
+/// `consumers` is exit 2 naming where to set it.
+pub fn check_tenant(tenant: &str, vars: &str) -> Result<()> {
+    if ["organizations", "common", "consumers"]
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(tenant))
+    {
+        return Err(Error::Config(format!(
+            "federation needs the application's tenant id, not '{tenant}': set {vars} or tenant in the profile"
+        )));
+    }
+    Ok(())
 }
 
 /// The message of an error answer: JSON `message` (GitHub, Azure DevOps),
@@ -197,6 +209,15 @@ mod tests {
         let e = endpoint("V", "not a url?token=secret").expect_err("invalid");
         assert!(!e.to_string().contains("secret"), "{e}");
         assert!(endpoint("V", "file:///etc/passwd").is_err());
+    }
+
+    #[test]
+    fn tenants() {
+        assert!(check_tenant("3c0b1f5e-8d2a-4a57-9f3e-0b7c1d2e4a6f", "V").is_ok());
+        assert!(check_tenant("contoso.onmicrosoft.com", "V").is_ok());
+        let e = check_tenant("Organizations", "AZURE_TENANT_ID").expect_err("multi-tenant");
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("AZURE_TENANT_ID"), "{e}");
     }
 
     #[test]

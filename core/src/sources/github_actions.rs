@@ -32,7 +32,8 @@ pub fn token_url(raw: &str, audience: &str) -> Result<url::Url> {
 
 /// Fetches a new GitHub Actions OIDC token for `audience`.
 pub fn fetch(ctx: &Ctx<'_>, audience: &str) -> Result<Secret<String>> {
-    const WHAT: &str = "GitHub Actions federation (a workflow with `permissions: id-token: write`)";
+    const WHAT: &str =
+        "GitHub Actions federation needs it; GitHub sets it when the workflow or job grants `permissions: id-token: write`";
     let raw = ci_oidc::required_var(URL_VAR, WHAT)?;
     let request_token = ci_oidc::required_secret(TOKEN_VAR, WHAT)?;
     let u = token_url(&raw, audience)?;
@@ -70,6 +71,7 @@ pub struct GithubActions;
 impl AppSource for GithubActions {
     fn acquire(&self, ctx: &Ctx<'_>, tenant: &str, scope: &str) -> Result<TokenResponse> {
         let client_id = ci_oidc::client_id(ctx.profile, "AZURE_CLIENT_ID")?;
+        ci_oidc::check_tenant(tenant, "AZURE_TENANT_ID")?;
         let assertion = fetch(ctx, &ctx.profile.federated_audience)?;
         crate::debug!(
             "GitHub Actions: a new OIDC token for {}",

@@ -634,6 +634,9 @@ fn a_missing_variable_is_exit_2_naming_it() {
     env.set_env("ACTIONS_ID_TOKEN_REQUEST_URL", "");
     let out = entra_cred_token(&env, "api://x/.default");
     fails(&env, &out, 2, &["ACTIONS_ID_TOKEN_REQUEST_URL"]);
+    env.set_env("AZURE_TENANT_ID", "");
+    let out = entra_cred_token(&env, "api://x/.default");
+    fails(&env, &out, 2, &["AZURE_TENANT_ID"]);
     // A forced flow without the application's client id.
     let mut env = TestEnv::new();
     env.write_config("[profiles.default]\nflow = \"github-actions\"\n");
@@ -671,6 +674,9 @@ fn a_missing_variable_is_exit_2_naming_it() {
     env.set_env("SYSTEM_OIDCREQUESTURI", "");
     let out = entra_cred_token(&env, "api://x/.default");
     fails(&env, &out, 2, &["SYSTEM_OIDCREQUESTURI"]);
+    env.set_env("AZURESUBSCRIPTION_TENANT_ID", "");
+    let out = entra_cred_token(&env, "api://x/.default");
+    fails(&env, &out, 2, &["AZURESUBSCRIPTION_TENANT_ID"]);
     env.set_env("AZURESUBSCRIPTION_CLIENT_ID", "");
     let out = entra_cred_token(&env, "api://x/.default");
     fails(&env, &out, 2, &["AZURESUBSCRIPTION_CLIENT_ID"]);

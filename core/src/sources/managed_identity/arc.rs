@@ -159,6 +159,8 @@ pub fn read_key(path: &Path, dir: &Path) -> Result<Secret<String>> {
     let file = open_no_follow(path).map_err(|e| {
         if e.raw_os_error() == Some(eloop()) {
             refuse("it is a symbolic link")
+        } else if e.kind() == std::io::ErrorKind::PermissionDenied {
+            refuse("permission denied: the user must be in the himds group")
         } else {
             refuse(&format!("cannot open it ({e})"))
         }

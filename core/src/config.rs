@@ -41,6 +41,10 @@ pub enum Flow {
     ClientCertificate,
     /// Federated token file (AKS workload identity, CI OIDC).
     WorkloadIdentity,
+    /// GitHub Actions OIDC token as the client assertion.
+    GithubActions,
+    /// Azure Pipelines OIDC token (a service connection) as the client assertion.
+    AzurePipelines,
     /// Managed identity (App Service, Cloud Shell, IMDS).
     ManagedIdentity,
     /// Tokens from `az account get-access-token`.
@@ -49,13 +53,15 @@ pub enum Flow {
 
 impl Flow {
     /// All flows with their names.
-    pub const ALL: [(Flow, &'static str); 8] = [
+    pub const ALL: [(Flow, &'static str); 10] = [
         (Flow::Auto, "auto"),
         (Flow::DeviceCode, "device-code"),
         (Flow::Browser, "browser"),
         (Flow::ClientSecret, "client-secret"),
         (Flow::ClientCertificate, "client-certificate"),
         (Flow::WorkloadIdentity, "workload-identity"),
+        (Flow::GithubActions, "github-actions"),
+        (Flow::AzurePipelines, "azure-pipelines"),
         (Flow::ManagedIdentity, "managed-identity"),
         (Flow::AzureCli, "azure-cli"),
     ];
@@ -134,6 +140,8 @@ struct ProfileFile {
     acr_hosts: Option<HostList>,
     acr_scope: Option<String>,
     server_id: Option<String>,
+    service_connection_id: Option<String>,
+    federated_audience: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -223,7 +231,15 @@ pub struct Profile {
     pub acr_scope: Option<String>,
     /// AKS server application id.
     pub server_id: Option<String>,
+    /// Azure Pipelines service connection id (profile, else
+    /// `AZURESUBSCRIPTION_SERVICE_CONNECTION_ID`).
+    pub service_connection_id: Option<String>,
+    /// Audience of CI OIDC tokens (default [`DEFAULT_FEDERATED_AUDIENCE`]).
+    pub federated_audience: String,
 }
+
+/// The audience Entra expects in federated assertions.
+pub const DEFAULT_FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
 
 /// The parsed configuration file (possibly absent).
 #[derive(Debug, Default)]
@@ -369,20 +385,43 @@ impl Config {
             }
         };
 
+        // In Azure Pipelines (a service connection's task), tenant and client id may come
+        // from AZURESUBSCRIPTION_*, after AZURE_*, when the flow is azure-pipelines or auto.
+        let pipelines_ids = match overrides
+            .flow
+            .or_else(|| f.flow.as_deref().and_then(|s| Flow::parse(s).ok()))
+        {
+            Some(Flow::AzurePipelines) => true,
+            None | Some(Flow::Auto) => env("SYSTEM_OIDCREQUESTURI").is_some(),
+            Some(_) => false,
+        };
+        let pipelines_env = |name: &str| {
+            pipelines_ids
+                .then(|| env(name))
+                .flatten()
+                .map(|v| (v.trim().to_string(), Origin::Env))
+        };
+
         let (tenant, tenant_origin) = pick(
             overrides.tenant.as_ref(),
             f.tenant.as_ref(),
             "AZURE_TENANT_ID",
         )
+        .or_else(|| pipelines_env("AZURESUBSCRIPTION_TENANT_ID"))
         .unwrap_or_else(|| (DEFAULT_TENANT.to_string(), Origin::Default));
         validate_id(&tenant).map_err(|m| Error::Config(format!("{}: {m}", ctx("tenant"))))?;
 
-        let (client_id, client_id_origin) = pick(
+        let picked_client_id = pick(
             overrides.client_id.as_ref(),
             f.client_id.as_ref(),
             "AZURE_CLIENT_ID",
-        )
-        .unwrap_or_else(|| (DEFAULT_CLIENT_ID.to_string(), Origin::Default));
+        );
+        let client_id_from_pipelines = picked_client_id.is_none();
+        let (client_id, client_id_origin) = picked_client_id
+            .or_else(|| pipelines_env("AZURESUBSCRIPTION_CLIENT_ID"))
+            .unwrap_or_else(|| (DEFAULT_CLIENT_ID.to_string(), Origin::Default));
+        let client_id_from_pipelines =
+            client_id_from_pipelines && client_id_origin != Origin::Default;
         validate_id(&client_id).map_err(|m| Error::Config(format!("{}: {m}", ctx("client_id"))))?;
 
         let flow = match (overrides.flow, f.flow.as_deref()) {
@@ -453,7 +492,9 @@ impl Config {
         // written for a user sign-in.
         let managed_identity_client_id = f.managed_identity_client_id.clone().or_else(|| {
             ((flow == Flow::ManagedIdentity && client_id_origin != Origin::Default)
-                || (flow == Flow::Auto && client_id_origin == Origin::Env))
+                || (flow == Flow::Auto
+                    && client_id_origin == Origin::Env
+                    && !client_id_from_pipelines))
                 .then(|| client_id.clone())
         });
 
@@ -498,6 +539,18 @@ impl Config {
             acr_hosts,
             acr_scope: f.acr_scope.clone().filter(|s| !s.trim().is_empty()),
             server_id: f.server_id.clone().filter(|s| !s.trim().is_empty()),
+            service_connection_id: f
+                .service_connection_id
+                .clone()
+                .filter(|s| !s.trim().is_empty())
+                .or_else(|| env("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"))
+                .map(|s| s.trim().to_string()),
+            federated_audience: f
+                .federated_audience
+                .clone()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|| DEFAULT_FEDERATED_AUDIENCE.to_string()),
         })
     }
 }
@@ -807,6 +860,85 @@ mod tests {
             .profile_with_env(&o, &env_of(&[("ENTRA_CRED_ACR_HOSTS", "x.example")]))
             .expect("p");
         assert_eq!(p.acr_hosts, vec!["r1.example", "r2.example", "x.example"]);
+    }
+
+    #[test]
+    fn ci_federation_keys_and_pipelines_ids() {
+        let c = Config::from_toml(
+            "[profiles.gh]\nfederated_audience = \"api://AzureADTokenExchangeUSGov\"\n[profiles.ado]\nservice_connection_id = \"sc-file\"\n[profiles.other]\nflow = \"device-code\"\n",
+        )
+        .expect("parses");
+        let named = |n: &str| Overrides {
+            profile: Some(n.into()),
+            ..Default::default()
+        };
+        let p = c.profile_with_env(&named("gh"), &env_of(&[])).expect("gh");
+        assert_eq!(p.federated_audience, "api://AzureADTokenExchangeUSGov");
+        assert_eq!(p.service_connection_id, None);
+        let pipeline = env_of(&[
+            (
+                "SYSTEM_OIDCREQUESTURI",
+                "https://dev.azure.com/o/p/_apis/x/oidctoken",
+            ),
+            ("AZURESUBSCRIPTION_CLIENT_ID", "sub-client"),
+            ("AZURESUBSCRIPTION_TENANT_ID", "sub-tenant"),
+            ("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID", "sc-env"),
+        ]);
+        let p = c
+            .profile_with_env(&Overrides::default(), &pipeline)
+            .expect("default");
+        assert_eq!(p.federated_audience, DEFAULT_FEDERATED_AUDIENCE);
+        assert_eq!(
+            (p.client_id.as_str(), p.tenant.as_str()),
+            ("sub-client", "sub-tenant")
+        );
+        assert_eq!(p.client_id_origin, Origin::Env);
+        assert_eq!(p.service_connection_id.as_deref(), Some("sc-env"));
+        // not a managed identity's client id
+        assert_eq!(p.managed_identity_client_id, None);
+        // the profile's key wins over the variable
+        let p = c.profile_with_env(&named("ado"), &pipeline).expect("ado");
+        assert_eq!(p.service_connection_id.as_deref(), Some("sc-file"));
+        // AZURE_* wins over AZURESUBSCRIPTION_*
+        let p = c
+            .profile_with_env(
+                &Overrides::default(),
+                &env_of(&[
+                    ("SYSTEM_OIDCREQUESTURI", "https://x.example/o"),
+                    ("AZURESUBSCRIPTION_CLIENT_ID", "sub-client"),
+                    ("AZURE_CLIENT_ID", "azure-client"),
+                ]),
+            )
+            .expect("p");
+        assert_eq!(p.client_id, "azure-client");
+        // another flow, or no pipeline: not used
+        let p = c
+            .profile_with_env(&named("other"), &pipeline)
+            .expect("other");
+        assert_eq!(p.client_id, DEFAULT_CLIENT_ID);
+        let p = c
+            .profile_with_env(
+                &Overrides::default(),
+                &env_of(&[("AZURESUBSCRIPTION_CLIENT_ID", "sub-client")]),
+            )
+            .expect("p");
+        assert_eq!(p.client_id, DEFAULT_CLIENT_ID);
+        let forced = Overrides {
+            flow: Some(Flow::AzurePipelines),
+            ..Default::default()
+        };
+        let p = c
+            .profile_with_env(
+                &forced,
+                &env_of(&[("AZURESUBSCRIPTION_CLIENT_ID", "sub-client")]),
+            )
+            .expect("p");
+        assert_eq!(p.client_id, "sub-client");
+        assert_eq!(
+            Flow::parse("github_actions").expect("flow"),
+            Flow::GithubActions
+        );
+        assert_eq!(Flow::AzurePipelines.name(), "azure-pipelines");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Managed identity: App Service / Functions, Cloud Shell, IMDS.
+//! Managed identity: App Service / Functions, Cloud Shell, Azure Arc ([`arc`]), IMDS.
 //!
 //! - App Service / Functions: `GET $IDENTITY_ENDPOINT?api-version=2019-08-01&resource=R`
 //!   with header `X-IDENTITY-HEADER: $IDENTITY_HEADER`.
@@ -23,6 +23,8 @@
 //! IMDS's own answer to a request without `Metadata`, HTTP 400, counts) whose
 //! answer is remembered in `<cache>/imds/probe` for 24 hours when IMDS
 //! answered and 6 hours when it did not (delete the file to probe again).
+
+pub mod arc;
 
 use super::{AppSource, Ctx};
 use crate::cache::Cache;
@@ -66,6 +68,8 @@ pub enum Host {
     AppService,
     /// `MSI_ENDPOINT`.
     CloudShell,
+    /// Azure Arc: `IDENTITY_ENDPOINT` + `IMDS_ENDPOINT`, no `IDENTITY_HEADER` (see [`arc`]).
+    Arc,
     /// The instance metadata service.
     Imds,
 }
@@ -76,6 +80,7 @@ impl Host {
         match self {
             Host::AppService => "App Service",
             Host::CloudShell => "Cloud Shell",
+            Host::Arc => "Azure Arc",
             Host::Imds => "IMDS",
         }
     }
@@ -99,6 +104,11 @@ fn host_from_env() -> Option<(Host, String)> {
         Some((
             Host::AppService,
             "IDENTITY_ENDPOINT and IDENTITY_HEADER are set (App Service / Functions managed identity)".into(),
+        ))
+    } else if arc::present() {
+        Some((
+            Host::Arc,
+            "IDENTITY_ENDPOINT and IMDS_ENDPOINT are set without IDENTITY_HEADER (Azure Arc managed identity)".into(),
         ))
     } else if env("MSI_ENDPOINT").is_some() {
         Some((
@@ -445,6 +455,9 @@ impl ManagedIdentity {
                 r.allow_plain_http = true;
                 Ok((r, RetryPolicy::default(), shown))
             }
+            Host::Arc => Err(Error::Other(
+                "Azure Arc answers through its challenge (sources::managed_identity::arc)".into(),
+            )),
             Host::CloudShell => {
                 if identity != Identity::System {
                     return Err(Error::Config(
@@ -509,6 +522,9 @@ impl AppSource for ManagedIdentity {
                 "managed identity takes one scope of the form <resource>/.default, not '{}'",
                 one_line(scope)
             )));
+        }
+        if self.0 == Host::Arc {
+            return arc::acquire(ctx.http, ctx.profile, &resource);
         }
         let (req, policy, shown) = self.request(ctx.profile, &resource)?;
         let resp = ctx.http.send(&req, &policy)?;

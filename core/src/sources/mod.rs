@@ -1,16 +1,20 @@
 //! Token sources: where a token comes from when the cache has none.
 //!
 //! [`resolve`] picks the source of a profile (its `flow`, or for `auto` the
-//! SPEC.md order: client secret or certificate, workload identity, managed
-//! identity, a cached user login, then an interactive sign-in). Resolution is
+//! SPEC.md order: client secret or certificate, workload identity, GitHub
+//! Actions OIDC, Azure Pipelines OIDC, managed identity, a cached user login,
+//! then an interactive sign-in). Resolution is
 //! cheap (environment, configuration, one small cache file), because it runs
 //! before the cache is asked; anything slow happens in the source itself.
 
 pub mod azure_cli;
+pub mod azure_pipelines;
 pub mod browser;
+pub mod ci_oidc;
 pub mod client_certificate;
 pub mod client_secret;
 pub mod device_code;
+pub mod github_actions;
 pub mod managed_identity;
 pub mod refresh_token;
 pub mod workload_identity;
@@ -47,6 +51,10 @@ pub enum Source {
     ClientCertificate,
     /// Federated token file.
     WorkloadIdentity,
+    /// GitHub Actions OIDC token.
+    GithubActions,
+    /// Azure Pipelines OIDC token (service connection).
+    AzurePipelines,
     /// Managed identity on the given host kind.
     ManagedIdentity(managed_identity::Host),
     /// The Azure CLI's tokens.
@@ -63,6 +71,8 @@ impl Source {
             Source::ClientSecret => "client-secret",
             Source::ClientCertificate => "client-certificate",
             Source::WorkloadIdentity => "workload-identity",
+            Source::GithubActions => "github-actions",
+            Source::AzurePipelines => "azure-pipelines",
             Source::ManagedIdentity(_) => "managed-identity",
             Source::AzureCli => "azure-cli",
             Source::User(f) => f.name(),
@@ -99,6 +109,8 @@ impl Source {
             Source::ClientSecret => Some(Box::new(client_secret::ClientSecret)),
             Source::ClientCertificate => Some(Box::new(client_certificate::ClientCertificate)),
             Source::WorkloadIdentity => Some(Box::new(workload_identity::WorkloadIdentity)),
+            Source::GithubActions => Some(Box::new(github_actions::GithubActions)),
+            Source::AzurePipelines => Some(Box::new(azure_pipelines::AzurePipelines)),
             Source::ManagedIdentity(h) => {
                 Some(Box::new(managed_identity::ManagedIdentity(h.clone())))
             }
@@ -120,6 +132,8 @@ pub fn resolve(profile: &Profile, cache: &Cache) -> Result<(Source, String)> {
             "flow = client-certificate".into(),
         ),
         Flow::WorkloadIdentity => (Source::WorkloadIdentity, "flow = workload-identity".into()),
+        Flow::GithubActions => (Source::GithubActions, "flow = github-actions".into()),
+        Flow::AzurePipelines => (Source::AzurePipelines, "flow = azure-pipelines".into()),
         Flow::ManagedIdentity => {
             let host = managed_identity::host_for_flow();
             let at = match host {
@@ -128,6 +142,9 @@ pub fn resolve(profile: &Profile, cache: &Cache) -> Result<(Source, String)> {
                 }
                 managed_identity::Host::AppService => "App Service: IDENTITY_ENDPOINT".into(),
                 managed_identity::Host::CloudShell => "Cloud Shell: MSI_ENDPOINT".into(),
+                managed_identity::Host::Arc => {
+                    "Azure Arc: IDENTITY_ENDPOINT and IMDS_ENDPOINT".into()
+                }
             };
             (
                 Source::ManagedIdentity(host),
@@ -160,6 +177,8 @@ pub fn resolve(profile: &Profile, cache: &Cache) -> Result<(Source, String)> {
                         file.display()
                     ),
                 )
+            } else if let Some(ci) = ci_federation(profile) {
+                ci
             } else if let Some((host, why)) = managed_identity::detect(cache) {
                 (Source::ManagedIdentity(host), format!("auto: {why}"))
             } else {
@@ -171,4 +190,35 @@ pub fn resolve(profile: &Profile, cache: &Cache) -> Result<(Source, String)> {
             }
         }
     })
+}
+
+/// `auto`'s CI federation step: GitHub Actions, then Azure Pipelines, for an
+/// application whose client id is configured (a job that may ask for OIDC
+/// tokens for another purpose, such as npm provenance, is not taken for one
+/// that signs in to Entra with them).
+fn ci_federation(profile: &Profile) -> Option<(Source, String)> {
+    if profile.client_id_origin == Origin::Default {
+        return None;
+    }
+    if github_actions::present() {
+        Some((
+            Source::GithubActions,
+            format!(
+                "auto: a GitHub Actions job that may request OIDC tokens ({}), for client id from {}",
+                github_actions::URL_VAR,
+                profile.client_id_origin.name()
+            ),
+        ))
+    } else if azure_pipelines::present(profile) {
+        Some((
+            Source::AzurePipelines,
+            format!(
+                "auto: an Azure Pipelines job ({}) with a service connection, for client id from {}",
+                azure_pipelines::URI_VAR,
+                profile.client_id_origin.name()
+            ),
+        ))
+    } else {
+        None
+    }
 }

@@ -38,12 +38,18 @@ pub enum Endpoint {
     Kube,
     /// AWS STS `AssumeRoleWithWebIdentity`.
     Sts,
+    /// GitHub Actions OIDC token endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL`).
+    GithubOidc,
+    /// Azure Pipelines OIDC token endpoint (`SYSTEM_OIDCREQUESTURI`).
+    PipelinesOidc,
+    /// Azure Arc managed identity endpoint (`IDENTITY_ENDPOINT` on an Arc server).
+    Arc,
     /// Matches every endpoint (for faults); for counters, the total.
     Any,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 14] = [
+    pub const ALL: [Endpoint; 17] = [
         Endpoint::Token,
         Endpoint::DeviceCode,
         Endpoint::Authorize,
@@ -58,6 +64,9 @@ impl Endpoint {
         Endpoint::Registry,
         Endpoint::Kube,
         Endpoint::Sts,
+        Endpoint::GithubOidc,
+        Endpoint::PipelinesOidc,
+        Endpoint::Arc,
     ];
 
     /// Whether a fault registered for `self` applies to a request to `ep`.

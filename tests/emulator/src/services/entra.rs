@@ -326,6 +326,7 @@ fn check_assertion(
             format!("No matching federated identity record found for presented assertion audience. The audience must be '{TOKEN_EXCHANGE_AUD}'."),
         ));
     }
+    super::ci::check_assertion(state, assertion, &claims)?;
     Ok(())
 }
 

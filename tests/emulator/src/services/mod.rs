@@ -26,7 +26,9 @@
 
 pub mod acr;
 pub mod admin;
+pub mod arc;
 pub mod certs;
+pub mod ci;
 pub mod entra;
 pub mod imds;
 pub mod kube;
@@ -72,6 +74,8 @@ pub fn start_all(state: &Arc<State>, opts: &Options) -> io::Result<Vec<Service>>
         acr::start(state, opts)?,
         kube::start(state, opts)?,
         sts::start(state, opts)?,
+        ci::start(state, opts)?,
+        arc::start(state, opts)?,
     ];
     for s in &services {
         state.set_url(s.name, &s.url);

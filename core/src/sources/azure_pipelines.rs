@@ -1,0 +1,146 @@
+//! Azure Pipelines OIDC federation through a service connection
+//! (`flow = "azure-pipelines"`).
+//!
+//! For every Entra request:
+//! `POST $SYSTEM_OIDCREQUESTURI?api-version=7.1&serviceConnectionId=<id>` with
+//! `Authorization: Bearer $SYSTEM_ACCESSTOKEN`, `Content-Type: application/json`
+//! and `X-TFS-FedAuthRedirect: Suppress` (without it a refused token is a
+//! redirect to a sign-in page instead of a 401); the answer's `oidcToken` (about
+//! 10 minutes' life) is sent to Entra as the client assertion.
+//!
+//! The service connection id comes from the profile's `service_connection_id`,
+//! else `AZURESUBSCRIPTION_SERVICE_CONNECTION_ID` (set by the AzureCLI@2 and
+//! AzurePowerShell@5 tasks, like `AZURESUBSCRIPTION_CLIENT_ID` and
+//! `AZURESUBSCRIPTION_TENANT_ID`, which the configuration reads).
+
+use super::{ci_oidc, AppSource, Ctx};
+use crate::entra::TokenResponse;
+use crate::error::{Error, Result};
+use crate::http::{redact_url, Method, Request, RetryPolicy};
+use crate::secret::Secret;
+
+/// The variable with the OIDC request URI (predefined in every job).
+pub const URI_VAR: &str = "SYSTEM_OIDCREQUESTURI";
+/// The job's access token (mapped explicitly: `env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)`).
+pub const TOKEN_VAR: &str = "SYSTEM_ACCESSTOKEN";
+/// The service connection id variable.
+pub const CONNECTION_VAR: &str = "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID";
+/// The API version of the OIDC token request.
+pub const API_VERSION: &str = "7.1";
+
+/// Whether `auto` should use Azure Pipelines: a pipeline job
+/// (`SYSTEM_OIDCREQUESTURI`) with a service connection to use.
+pub fn present(profile: &crate::config::Profile) -> bool {
+    crate::config::env_var(URI_VAR).is_some() && profile.service_connection_id.is_some()
+}
+
+/// `$SYSTEM_OIDCREQUESTURI?api-version=7.1&serviceConnectionId=<id>`.
+pub fn token_url(raw: &str, connection: &str) -> Result<url::Url> {
+    let mut u = ci_oidc::endpoint(URI_VAR, raw)?;
+    u.query_pairs_mut()
+        .append_pair("api-version", API_VERSION)
+        .append_pair("serviceConnectionId", connection);
+    Ok(u)
+}
+
+/// Fetches a new Azure Pipelines OIDC token for the profile's service connection.
+pub fn fetch(ctx: &Ctx<'_>) -> Result<Secret<String>> {
+    let raw = ci_oidc::required_var(
+        URI_VAR,
+        "Azure Pipelines federation needs it; the agent sets it in every pipeline job",
+    )?;
+    let connection = ctx.profile.service_connection_id.clone().ok_or_else(|| {
+        Error::Config(format!(
+            "{CONNECTION_VAR} is not set: Azure Pipelines federation needs the service connection's id (set it, or service_connection_id in profile '{}'; see docs/ci.md)",
+            ctx.profile.name
+        ))
+    })?;
+    let access_token = ci_oidc::required_secret(
+        TOKEN_VAR,
+        "Azure Pipelines federation needs it; map it in the step: `env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)`",
+    )?;
+    let u = token_url(&raw, &connection)?;
+    let shown = redact_url(&u);
+    let mut req = Request::get(u.to_string())
+        .header(
+            "Authorization",
+            &format!("Bearer {}", access_token.expose()),
+        )
+        .header("Content-Type", "application/json")
+        .header("X-TFS-FedAuthRedirect", "Suppress")
+        .header("Accept", "application/json");
+    req.method = Method::Post;
+    let resp = ctx.http.send(&req, &RetryPolicy::default())?;
+    if !resp.ok() {
+        let hint = match resp.status {
+            401 | 203 | 302 => " (is SYSTEM_ACCESSTOKEN this job's $(System.AccessToken)?)",
+            400 | 404 => " (check the service connection id and that this pipeline may use it)",
+            _ => "",
+        };
+        return Err(ci_oidc::refused(
+            "the Azure Pipelines OIDC endpoint",
+            &shown,
+            &resp,
+            hint,
+        ));
+    }
+    ci_oidc::token_field(&resp.body, "oidcToken").map_err(|m| {
+        Error::Other(format!(
+            "the Azure Pipelines OIDC endpoint at {shown}: {m} (HTTP {})",
+            resp.status
+        ))
+    })
+}
+
+/// The Azure Pipelines source.
+pub struct AzurePipelines;
+
+impl AppSource for AzurePipelines {
+    fn acquire(&self, ctx: &Ctx<'_>, tenant: &str, scope: &str) -> Result<TokenResponse> {
+        let client_id = ci_oidc::client_id(
+            ctx.profile,
+            "AZURESUBSCRIPTION_CLIENT_ID (or AZURE_CLIENT_ID)",
+        )?;
+        ci_oidc::check_tenant(tenant, "AZURESUBSCRIPTION_TENANT_ID (or AZURE_TENANT_ID)")?;
+        let assertion = fetch(ctx)?;
+        crate::debug!("Azure Pipelines: a new OIDC token for the service connection");
+        ci_oidc::exchange(
+            ctx,
+            &client_id,
+            tenant,
+            scope,
+            assertion,
+            "Azure Pipelines federated sign-in",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_url() {
+        let u = token_url(
+            "https://dev.azure.com/org/6f1a/_apis/distributedtask/hubs/build/plans/p/jobs/j/oidctoken",
+            "3f2b0c1d-0000-4000-8000-000000000001",
+        )
+        .expect("url");
+        assert_eq!(
+            u.as_str(),
+            "https://dev.azure.com/org/6f1a/_apis/distributedtask/hubs/build/plans/p/jobs/j/oidctoken?api-version=7.1&serviceConnectionId=3f2b0c1d-0000-4000-8000-000000000001"
+        );
+        // A connection id cannot smuggle in another parameter.
+        let u = token_url("http://127.0.0.1:1/o", "x&api-version=1").expect("url");
+        assert_eq!(
+            u.query(),
+            Some("api-version=7.1&serviceConnectionId=x%26api-version%3D1")
+        );
+        assert_eq!(
+            token_url("http://10.0.0.1/o", "x")
+                .expect_err("http")
+                .exit_code(),
+            2
+        );
+    }
+}

@@ -308,7 +308,7 @@ pub fn checks(ctx: &Ctx, o: &Overrides) -> Vec<Check> {
     }
     if is_user || profile.flow.is_user() || profile.flow == Flow::Auto {
         match &rt {
-            None if account.is_some() || is_user => checks.push(Check::fail(
+            None if account.is_some() => checks.push(Check::fail(
                 TOOL,
                 "refresh token",
                 "none kept: every new token needs a new sign-in",

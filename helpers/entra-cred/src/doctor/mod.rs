@@ -251,7 +251,7 @@ pub fn table(checks: &[Check], ok: bool) -> String {
             c.tool, c.name, c.detail
         ));
         if let Some(f) = &c.fix {
-            out.push_str(&format!("{:<12}       fix: {f}\n", ""));
+            out.push_str(&format!("{:<19}fix: {f}\n", ""));
         }
     }
     let fails = checks.iter().filter(|c| c.status == Status::Fail).count();

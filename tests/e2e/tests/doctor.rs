@@ -49,7 +49,16 @@ fn doctor(env: &TestEnv, extra: &[&str]) -> (i32, Value, RunOutput) {
     for c in v["checks"].as_array().expect("checks") {
         let tool = c["tool"].as_str().unwrap_or("");
         assert!(
-            ["git", "docker", "kubectl", "aws", "cargo", "identity", "environment"].contains(&tool),
+            [
+                "git",
+                "docker",
+                "kubectl",
+                "aws",
+                "cargo",
+                "identity",
+                "environment"
+            ]
+            .contains(&tool),
             "{c}"
         );
         let st = c["status"].as_str().unwrap_or("");
@@ -78,7 +87,11 @@ fn checks<'a>(v: &'a Value, tool: &str, name: &str) -> Vec<&'a Value> {
 #[track_caller]
 fn one<'a>(v: &'a Value, tool: &str, name: &str) -> &'a Value {
     let c = checks(v, tool, name);
-    assert_eq!(c.len(), 1, "expected one {tool} check named *{name}*: {v:#}");
+    assert_eq!(
+        c.len(),
+        1,
+        "expected one {tool} check named *{name}*: {v:#}"
+    );
     c[0]
 }
 
@@ -138,12 +151,24 @@ fn demo_setup(env: &TestEnv) {
     entra_cred(env, &["login"]).ok();
     entra_cred(env, &["setup", "git", "--host", &repos]).ok();
     entra_cred(env, &["setup", "docker", &acr]).ok();
-    entra_cred(env, &["setup", "kubectl", "--kubeconfig", &kc.to_string_lossy()]).ok();
+    entra_cred(
+        env,
+        &["setup", "kubectl", "--kubeconfig", &kc.to_string_lossy()],
+    )
+    .ok();
     entra_cred(
         env,
         &[
-            "setup", "aws", "--aws-profile", "demo", "--scope", AWS_SCOPE, "--role-arn", AWS_ROLE,
-            "--region", "us-east-1",
+            "setup",
+            "aws",
+            "--aws-profile",
+            "demo",
+            "--scope",
+            AWS_SCOPE,
+            "--role-arn",
+            AWS_ROLE,
+            "--region",
+            "us-east-1",
         ],
     )
     .ok();
@@ -177,11 +202,19 @@ fn all_is_well_on_the_demo_setup() {
     }
     let repos = host_of(&env.emu().url("repos").unwrap());
     let acr = host_of(&env.emu().url("acr").unwrap());
-    status(one(&v, "git", "https://dev.azure.com"), "ok", &["git-credential-entra"]);
+    status(
+        one(&v, "git", "https://dev.azure.com"),
+        "ok",
+        &["git-credential-entra"],
+    );
     status(one(&v, "git", "visualstudio.com"), "ok", &[]);
     status(one(&v, "git", &repos), "ok", &[]);
     status(one(&v, "docker", &acr), "ok", &["docker-credential-entra"]);
-    status(one(&v, "kubectl", "user clusterUser_rg_aks"), "ok", &["kubectl-entra"]);
+    status(
+        one(&v, "kubectl", "user clusterUser_rg_aks"),
+        "ok",
+        &["kubectl-entra"],
+    );
     status(one(&v, "aws", "profile demo"), "ok", &[]);
     status(one(&v, "identity", "sign-in"), "ok", &["tenant"]);
     status(one(&v, "identity", "refresh token"), "ok", &["present"]);
@@ -200,15 +233,25 @@ fn git_helper_reset_by_a_later_credential_helper() {
     // What Git Credential Manager's `configure` appends after ours: a reset, then itself.
     let gc = env.home().join(".gitconfig");
     let mut f = std::fs::OpenOptions::new().append(true).open(&gc).unwrap();
-    f.write_all(b"[credential]\n\thelper = \n\thelper = manager\n").unwrap();
+    f.write_all(b"[credential]\n\thelper = \n\thelper = manager\n")
+        .unwrap();
     drop(f);
     let (code, v, _) = doctor(&env, &[]);
     assert_eq!(code, 1);
     let c = one(&v, "git", "https://dev.azure.com");
     status(c, "fail", &["shadowed", "'manager'", "resets the list"]);
     let fix = fix_of(c);
-    assert!(fix.contains("git config --global --fixed-value --unset-all credential.helper"), "{fix}");
-    assert!(fix.ends_with(&format!("setup git --host {}", host_of(&env.emu().url("repos").unwrap()))), "{fix}");
+    assert!(
+        fix.contains("git config --global --fixed-value --unset-all credential.helper"),
+        "{fix}"
+    );
+    assert!(
+        fix.ends_with(&format!(
+            "setup git --host {}",
+            host_of(&env.emu().url("repos").unwrap())
+        )),
+        "{fix}"
+    );
     apply_fix(&env, &fix);
     let (code, v, _) = doctor(&env, &[]);
     assert_eq!(code, 0, "{v:#}");
@@ -244,7 +287,11 @@ fn git_helper_shadowed_by_an_earlier_helper() {
     f.write_all(b"[credential]\n\thelper = cache\n").unwrap();
     drop(f);
     let (_, v, _) = doctor(&env, &[]);
-    status(one(&v, "git", "https://dev.azure.com"), "warn", &["'cache'"]);
+    status(
+        one(&v, "git", "https://dev.azure.com"),
+        "warn",
+        &["'cache'"],
+    );
 }
 
 #[test]
@@ -289,10 +336,17 @@ fn kubeconfig_still_on_kubelogin() {
     assert_ne!(c["status"], "ok", "{c:#}");
     status(c, c["status"].as_str().unwrap(), &["kubelogin"]);
     let fix = fix_of(c);
-    assert!(fix.starts_with("entra-cred setup kubectl --kubeconfig"), "{fix}");
+    assert!(
+        fix.starts_with("entra-cred setup kubectl --kubeconfig"),
+        "{fix}"
+    );
     apply_fix(&env, &fix);
     let (_, v, _) = doctor(&env, &[]);
-    status(one(&v, "kubectl", "user aks-user"), "ok", &["kubectl-entra"]);
+    status(
+        one(&v, "kubectl", "user aks-user"),
+        "ok",
+        &["kubectl-entra"],
+    );
 }
 
 #[test]
@@ -303,28 +357,53 @@ fn moved_binaries() {
     // Install a copy elsewhere, wire the tools from it, then remove it (the binaries "moved").
     let old = env.root().join("old-install");
     std::fs::create_dir_all(&old).unwrap();
-    for b in ["entra-cred", "git-credential-entra", "entra-credential-process"] {
+    for b in [
+        "entra-cred",
+        "git-credential-entra",
+        "entra-credential-process",
+    ] {
         std::fs::copy(bin(b), old.join(b)).unwrap();
     }
     let setup = |args: &[&str]| {
         let out = run(
-            env.tool(&old.join("entra-cred").to_string_lossy()).args(args),
+            env.tool(&old.join("entra-cred").to_string_lossy())
+                .args(args),
             None,
             T,
         );
         assert_eq!(out.code, 0, "{}", out.stderr);
     };
     setup(&["setup", "git"]);
-    setup(&["setup", "aws", "--aws-profile", "dev", "--scope", AWS_SCOPE, "--role-arn", AWS_ROLE]);
+    setup(&[
+        "setup",
+        "aws",
+        "--aws-profile",
+        "dev",
+        "--scope",
+        AWS_SCOPE,
+        "--role-arn",
+        AWS_ROLE,
+    ]);
     std::fs::remove_dir_all(&old).unwrap();
     let (code, v, _) = doctor(&env, &[]);
     assert_eq!(code, 1);
     let g = one(&v, "git", "https://dev.azure.com");
-    status(g, "fail", &["old-install/git-credential-entra", "does not exist"]);
+    status(
+        g,
+        "fail",
+        &["old-install/git-credential-entra", "does not exist"],
+    );
     let a = one(&v, "aws", "profile dev");
-    status(a, "fail", &["old-install/entra-credential-process", "does not exist"]);
+    status(
+        a,
+        "fail",
+        &["old-install/entra-credential-process", "does not exist"],
+    );
     let afix = fix_of(a);
-    assert!(afix.contains("--aws-profile dev") && afix.contains(AWS_ROLE), "{afix}");
+    assert!(
+        afix.contains("--aws-profile dev") && afix.contains(AWS_ROLE),
+        "{afix}"
+    );
     apply_fix(&env, &fix_of(g));
     apply_fix(&env, &afix);
     let (_, v, _) = doctor(&env, &[]);
@@ -355,8 +434,16 @@ fn stale_aws_profiles() {
     assert_eq!(code, 1);
     assert!(!out.stdout.contains("doctor-must-not-print-this"));
     assert!(!out.stdout.contains("AKIAEXAMPLE"));
-    status(one(&v, "aws", "profile gone"), "fail", &["'old-profile'", "does not exist"]);
-    status(one(&v, "aws", "profile keys"), "fail", &["aws_access_key_id"]);
+    status(
+        one(&v, "aws", "profile gone"),
+        "fail",
+        &["'old-profile'", "does not exist"],
+    );
+    status(
+        one(&v, "aws", "profile keys"),
+        "fail",
+        &["aws_access_key_id"],
+    );
     status(one(&v, "aws", "profile sso"), "fail", &["sso_session"]);
 }
 
@@ -385,7 +472,10 @@ fn dead_keyring_daemon() {
     let c = one(&v, "identity", "keyring");
     status(c, "fail", &["Secret Service", "does not answer"]);
     assert!(fix_of(c).contains("ENTRA_CRED_KEYRING=file"), "{c:#}");
-    assert!(took < Duration::from_secs(12), "the keyring probe is not bounded: {took:?}");
+    assert!(
+        took < Duration::from_secs(12),
+        "the keyring probe is not bounded: {took:?}"
+    );
 }
 
 /// A loopback "proxy" that answers every request with `answer`.
@@ -411,7 +501,10 @@ fn closed_port() -> u16 {
 fn proxy_that_blocks_entra() {
     let forbidden = fake_proxy("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
     let refused = closed_port();
-    for (port, says) in [(forbidden, "HTTP 403"), (refused, "cannot connect to the proxy")] {
+    for (port, says) in [
+        (forbidden, "HTTP 403"),
+        (refused, "cannot connect to the proxy"),
+    ] {
         let mut env = demo_env();
         // The real authority: with a proxy in effect, nothing is resolved or sent but to the
         // (loopback) proxy.
@@ -430,10 +523,16 @@ fn proxy_that_blocks_entra() {
             &["HTTPS_PROXY", &format!("http://127.0.0.1:{port}")],
         );
         let blocked = proxy;
-        let c = blocked.iter().find(|c| c["status"] == "fail").expect("a failing proxy check");
+        let c = blocked
+            .iter()
+            .find(|c| c["status"] == "fail")
+            .expect("a failing proxy check");
         status(c, "fail", &["blocks login.microsoftonline.com", says]);
         assert!(fix_of(c).contains("NO_PROXY"), "{c:#}");
-        assert!(checks(&v, "environment", "DNS").is_empty(), "DNS must not be asked through a proxy");
+        assert!(
+            checks(&v, "environment", "DNS").is_empty(),
+            "DNS must not be asked through a proxy"
+        );
         assert!(checks(&v, "environment", "reachability").is_empty());
     }
 }
@@ -447,7 +546,10 @@ fn clock_five_minutes_off() {
     assert_eq!(code, 1);
     let c = one(&v, "environment", "clock");
     status(c, "fail", &["5m", "ahead of"]);
-    assert!(fix_of(c).contains("ntp") || fix_of(c).contains("sntp"), "{c:#}");
+    assert!(
+        fix_of(c).contains("ntp") || fix_of(c).contains("sntp"),
+        "{c:#}"
+    );
     env.state().set_clock_offset(300);
     let (_, v, _) = doctor(&env, &["--network"]);
     status(one(&v, "environment", "clock"), "fail", &["5m", "behind"]);
@@ -467,5 +569,9 @@ fn not_signed_in_and_unknown_profile() {
     let out = entra_cred(&env, &["-p", "nope", "doctor", "--output", "json"]);
     assert_eq!(out.code, 1);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
-    status(one(&v, "identity", "profile"), "fail", &["'nope' not found"]);
+    status(
+        one(&v, "identity", "profile"),
+        "fail",
+        &["'nope' not found"],
+    );
 }

@@ -51,9 +51,8 @@ fn config_file() -> Option<PathBuf> {
 }
 
 fn credentials_file() -> Option<PathBuf> {
-    crate::setup::env_path("AWS_SHARED_CREDENTIALS_FILE").or_else(|| {
-        entra_cred_core::paths::home().map(|h| h.join(".aws").join("credentials"))
-    })
+    crate::setup::env_path("AWS_SHARED_CREDENTIALS_FILE")
+        .or_else(|| entra_cred_core::paths::home().map(|h| h.join(".aws").join("credentials")))
 }
 
 fn read(p: &Path) -> Option<String> {
@@ -110,7 +109,11 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
                 format!("credential_process uses entra-cred profile '{p}', which does not exist"),
                 Some(format!(
                     "add [profiles.{p}] to the entra-cred config, or {}",
-                    setup.replacen(&format!(" -p {}", crate::setup::sh_quote(&p)), " -p <profile>", 1)
+                    setup.replacen(
+                        &format!(" -p {}", crate::setup::sh_quote(&p)),
+                        " -p <profile>",
+                        1
+                    )
                 )),
             ));
             continue;
@@ -129,7 +132,10 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
             .iter()
             .any(|(n, ks)| *n == name && ks.iter().any(|(k, _)| k == "aws_access_key_id"));
         if !before.is_empty() || static_keys {
-            let mut what: Vec<String> = before.iter().map(|k| format!("{k} in {}", shown(&path))).collect();
+            let mut what: Vec<String> = before
+                .iter()
+                .map(|k| format!("{k} in {}", shown(&path)))
+                .collect();
             if static_keys {
                 what.push(format!(
                     "aws_access_key_id in {}",
@@ -154,7 +160,10 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
         checks.push(Check::ok(
             TOOL,
             label,
-            format!("credential_process runs entra-credential-process ({})", shown(&path)),
+            format!(
+                "credential_process runs entra-credential-process ({})",
+                shown(&path)
+            ),
         ));
     }
     if checks.is_empty() {
@@ -185,6 +194,9 @@ mod tests {
         assert_eq!(s[1].0, "dev");
         assert_eq!(s[1].1.len(), 2);
         assert!(!s[1].1.iter().any(|(k, _)| k == "role_arn"));
-        assert_eq!(sections("[dev]\naws_access_key_id = A\n", false)[0].0, "dev");
+        assert_eq!(
+            sections("[dev]\naws_access_key_id = A\n", false)[0].0,
+            "dev"
+        );
     }
 }

@@ -120,8 +120,14 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
             crate::setup::sh_quote(index)
         );
         let (providers, from) = match &own {
-            Some(p) => (vec![p.clone()], format!("registries.{name}.credential-provider")),
-            None => (global.clone(), "registry.global-credential-providers".to_string()),
+            Some(p) => (
+                vec![p.clone()],
+                format!("registries.{name}.credential-provider"),
+            ),
+            None => (
+                global.clone(),
+                "registry.global-credential-providers".to_string(),
+            ),
         };
         // Cargo asks the last provider first.
         let Some(pos) = providers.iter().rposition(|p| is_ours(p)) else {
@@ -162,8 +168,12 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
             checks.push(Check::fail(
                 TOOL,
                 label,
-                format!("cargo-credential-entra is run with -p {p}, but profile '{p}' does not exist"),
-                Some(format!("add [profiles.{p}] to the entra-cred config, or {setup}")),
+                format!(
+                    "cargo-credential-entra is run with -p {p}, but profile '{p}' does not exist"
+                ),
+                Some(format!(
+                    "add [profiles.{p}] to the entra-cred config, or {setup}"
+                )),
             ));
             continue;
         }

@@ -27,7 +27,11 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
                     TOOL,
                     shown(&path),
                     "docker cannot parse this file (not a JSON object): every registry fails",
-                    Some(format!("fix or move away {}, then {}setup docker <registry>", shown(&path), ctx.entra_cred())),
+                    Some(format!(
+                        "fix or move away {}, then {}setup docker <registry>",
+                        shown(&path),
+                        ctx.entra_cred()
+                    )),
                 )]
             }
         },
@@ -72,7 +76,10 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
                 "not set up: no registry in {} uses docker-credential-entra",
                 shown(&path)
             ),
-            Some(format!("{}setup docker <registry>.azurecr.io", ctx.entra_cred())),
+            Some(format!(
+                "{}setup docker <registry>.azurecr.io",
+                ctx.entra_cred()
+            )),
         )];
     }
     let served_hosts = ctx.hosts(|p| &p.acr_hosts);
@@ -87,14 +94,11 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
                 Check::warn(TOOL, r.clone(), detail, Some(setup.clone()))
             }
         };
-        let entry = helpers
-            .and_then(|h| h.get(&r))
-            .and_then(Value::as_str);
+        let entry = helpers.and_then(|h| h.get(&r)).and_then(Value::as_str);
         match entry {
             Some(HELPER) => {
                 let bare = r.split(':').next().unwrap_or(&r).to_string();
-                let served =
-                    is_acr(&r) || served_hosts.iter().any(|h| *h == r || *h == bare);
+                let served = is_acr(&r) || served_hosts.iter().any(|h| *h == r || *h == bare);
                 if helper_bin.is_none() {
                     checks.push(Check::fail(
                         TOOL,

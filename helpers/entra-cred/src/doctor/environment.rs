@@ -33,7 +33,10 @@ pub fn split(url: &str) -> Option<(String, String, u16)> {
     let default = if scheme == "https" { 443 } else { 80 };
     let (host, port) = if let Some(r) = authority.strip_prefix('[') {
         let (h, p) = r.split_once(']')?;
-        (h.to_string(), p.strip_prefix(':').and_then(|p| p.parse().ok()))
+        (
+            h.to_string(),
+            p.strip_prefix(':').and_then(|p| p.parse().ok()),
+        )
     } else {
         match authority.rsplit_once(':') {
             Some((h, p)) => (h.to_string(), p.parse().ok()),
@@ -68,35 +71,38 @@ fn first_env(names: &[&'static str]) -> Option<(&'static str, String)> {
 /// without a leading dot) that is the host or one of its parents.
 pub fn no_proxy_matches(list: &str, host: &str) -> bool {
     let ip: Option<IpAddr> = host.parse().ok();
-    list.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|e| {
-        if e == "*" {
-            return true;
-        }
-        if let Some(ip) = ip {
-            if let Some((net, bits)) = e.split_once('/') {
-                return match (net.parse::<IpAddr>(), bits.parse::<u32>()) {
-                    (Ok(IpAddr::V4(n)), Ok(b)) if b <= 32 => match ip {
-                        IpAddr::V4(a) => {
-                            let mask = if b == 0 { 0 } else { u32::MAX << (32 - b) };
-                            u32::from(a) & mask == u32::from(n) & mask
-                        }
-                        _ => false,
-                    },
-                    (Ok(IpAddr::V6(n)), Ok(b)) if b <= 128 => match ip {
-                        IpAddr::V6(a) => {
-                            let mask = if b == 0 { 0 } else { u128::MAX << (128 - b) };
-                            u128::from(a) & mask == u128::from(n) & mask
-                        }
-                        _ => false,
-                    },
-                    _ => false,
-                };
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .any(|e| {
+            if e == "*" {
+                return true;
             }
-            return e.trim_matches(['[', ']']).parse::<IpAddr>().ok() == Some(ip);
-        }
-        let d = e.trim_start_matches('.').to_ascii_lowercase();
-        host == d || host.ends_with(&format!(".{d}"))
-    })
+            if let Some(ip) = ip {
+                if let Some((net, bits)) = e.split_once('/') {
+                    return match (net.parse::<IpAddr>(), bits.parse::<u32>()) {
+                        (Ok(IpAddr::V4(n)), Ok(b)) if b <= 32 => match ip {
+                            IpAddr::V4(a) => {
+                                let mask = if b == 0 { 0 } else { u32::MAX << (32 - b) };
+                                u32::from(a) & mask == u32::from(n) & mask
+                            }
+                            _ => false,
+                        },
+                        (Ok(IpAddr::V6(n)), Ok(b)) if b <= 128 => match ip {
+                            IpAddr::V6(a) => {
+                                let mask = if b == 0 { 0 } else { u128::MAX << (128 - b) };
+                                u128::from(a) & mask == u128::from(n) & mask
+                            }
+                            _ => false,
+                        },
+                        _ => false,
+                    };
+                }
+                return e.trim_matches(['[', ']']).parse::<IpAddr>().ok() == Some(ip);
+            }
+            let d = e.trim_start_matches('.').to_ascii_lowercase();
+            host == d || host.ends_with(&format!(".{d}"))
+        })
 }
 
 /// The proxy entra-cred's HTTP client uses for `url`: (variable, value), or `None` for a direct
@@ -115,7 +121,9 @@ pub fn proxy_for(url: &str) -> Option<(&'static str, String)> {
     let chosen = specific
         .filter(parses)
         .or_else(|| first_env(&["ALL_PROXY", "all_proxy"]).filter(parses))?;
-    let no = first_env(&["NO_PROXY", "no_proxy"]).map(|x| x.1).unwrap_or_default();
+    let no = first_env(&["NO_PROXY", "no_proxy"])
+        .map(|x| x.1)
+        .unwrap_or_default();
     (!no_proxy_matches(&no, &host)).then_some(chosen)
 }
 
@@ -159,7 +167,9 @@ pub fn checks(ctx: &Ctx, network: bool) -> Vec<Check> {
     }
     let proxied: Vec<String> = endpoints
         .iter()
-        .filter_map(|(n, u)| proxy_for(u).map(|(var, _)| format!("{n} ({}) would match {var}", redact(u))))
+        .filter_map(|(n, u)| {
+            proxy_for(u).map(|(var, _)| format!("{n} ({}) would match {var}", redact(u)))
+        })
         .collect();
     if proxied.is_empty() {
         checks.push(Check::ok(
@@ -208,11 +218,18 @@ fn roots_check() -> Check {
             Ok(b) => {
                 let n = count_pem(&b);
                 if n == 0 {
-                    problems.push(format!("SSL_CERT_FILE ({}) holds no PEM certificate", shown(p)));
+                    problems.push(format!(
+                        "SSL_CERT_FILE ({}) holds no PEM certificate",
+                        shown(p)
+                    ));
                 }
                 certs += n;
             }
-            Err(e) => problems.push(format!("SSL_CERT_FILE ({}) cannot be read: {}", shown(p), e.kind())),
+            Err(e) => problems.push(format!(
+                "SSL_CERT_FILE ({}) cannot be read: {}",
+                shown(p),
+                e.kind()
+            )),
         }
     }
     if let Some(d) = &dir {
@@ -225,15 +242,22 @@ fn roots_check() -> Check {
                         }
                     }
                 }
-                Err(e) => problems.push(format!("SSL_CERT_DIR entry {} cannot be read: {}", shown(&p), e.kind())),
+                Err(e) => problems.push(format!(
+                    "SSL_CERT_DIR entry {} cannot be read: {}",
+                    shown(&p),
+                    e.kind()
+                )),
             }
         }
     }
-    let set: Vec<&str> = [("SSL_CERT_FILE", file.is_some()), ("SSL_CERT_DIR", dir.is_some())]
-        .iter()
-        .filter(|x| x.1)
-        .map(|x| x.0)
-        .collect();
+    let set: Vec<&str> = [
+        ("SSL_CERT_FILE", file.is_some()),
+        ("SSL_CERT_DIR", dir.is_some()),
+    ]
+    .iter()
+    .filter(|x| x.1)
+    .map(|x| x.0)
+    .collect();
     if certs == 0 {
         Check::fail(
             TOOL,
@@ -246,31 +270,48 @@ fn roots_check() -> Check {
             Some(format!("unset {}, or point it at a PEM bundle", set.join(" "))),
         )
     } else if !problems.is_empty() {
-        Check::warn(TOOL, "TLS roots", format!("{certs} certificates from {}; {}", set.join(" and "), problems.join("; ")), None)
+        Check::warn(
+            TOOL,
+            "TLS roots",
+            format!(
+                "{certs} certificates from {}; {}",
+                set.join(" and "),
+                problems.join("; ")
+            ),
+            None,
+        )
     } else {
         Check::ok(
             TOOL,
             "TLS roots",
-            format!("{certs} certificates from {} (they replace the system roots)", set.join(" and ")),
+            format!(
+                "{certs} certificates from {} (they replace the system roots)",
+                set.join(" and ")
+            ),
         )
     }
 }
 
 fn count_pem(b: &[u8]) -> usize {
-    String::from_utf8_lossy(b).matches("-----BEGIN CERTIFICATE-----").count()
+    String::from_utf8_lossy(b)
+        .matches("-----BEGIN CERTIFICATE-----")
+        .count()
 }
 
-/// What a proxy answered to `CONNECT host:port`.
-fn connect_probe(proxy: &str, host: &str, port: u16) -> Result<(), String> {
-    let (_, phost, pport) = split(if proxy.contains("://") {
-        proxy.to_string()
-    } else {
-        format!("http://{proxy}")
-    }
-    .as_str())
+/// What a proxy answered to `CONNECT host:port`: `Ok(true)` when it opened the tunnel,
+/// `Ok(false)` when it was not asked (an https or socks proxy: the request below tells).
+fn connect_probe(proxy: &str, host: &str, port: u16) -> Result<bool, String> {
+    let (_, phost, pport) = split(
+        if proxy.contains("://") {
+            proxy.to_string()
+        } else {
+            format!("http://{proxy}")
+        }
+        .as_str(),
+    )
     .ok_or_else(|| "the proxy variable is not a URL".to_string())?;
-    if !(proxy.starts_with("http://") || !proxy.contains("://")) {
-        return Ok(()); // https or socks proxies: not probed here; the request below tells
+    if proxy.contains("://") && !proxy.starts_with("http://") {
+        return Ok(false);
     }
     let start = Instant::now();
     let addrs: Vec<_> = (phost.as_str(), pport)
@@ -287,7 +328,11 @@ fn connect_probe(proxy: &str, host: &str, port: u16) -> Result<(), String> {
             Ok(mut s) => {
                 let _ = s.set_read_timeout(Some(NET_LIMIT));
                 let _ = s.set_write_timeout(Some(NET_LIMIT));
-                let target = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+                let target = if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                };
                 let req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
                 s.write_all(req.as_bytes())
                     .map_err(|e| format!("the proxy closed the connection ({})", e.kind()))?;
@@ -305,7 +350,7 @@ fn connect_probe(proxy: &str, host: &str, port: u16) -> Result<(), String> {
                     .unwrap_or("")
                     .to_string();
                 return if status.starts_with('2') {
-                    Ok(())
+                    Ok(true)
                 } else if status.is_empty() {
                     Err("the proxy closed the connection without answering CONNECT".into())
                 } else {
@@ -337,8 +382,14 @@ fn network_checks(authority: &str, proxy: Option<&(&'static str, String)>) -> Ve
     // DNS: only without a proxy (with one, the proxy resolves the name).
     if proxy.is_none() && host.parse::<IpAddr>().is_err() {
         let h = host.clone();
-        match bounded(NET_LIMIT, move || (h.as_str(), port).to_socket_addrs().map(|a| a.count())) {
-            Some(Ok(n)) if n > 0 => checks.push(Check::ok(TOOL, "DNS", format!("{host} resolves ({n} addresses)"))),
+        match bounded(NET_LIMIT, move || {
+            (h.as_str(), port).to_socket_addrs().map(|a| a.count())
+        }) {
+            Some(Ok(n)) if n > 0 => checks.push(Check::ok(
+                TOOL,
+                "DNS",
+                format!("{host} resolves ({n} addresses)"),
+            )),
             Some(Ok(_)) | Some(Err(_)) => {
                 checks.push(Check::fail(
                     TOOL,
@@ -361,8 +412,15 @@ fn network_checks(authority: &str, proxy: Option<&(&'static str, String)>) -> Ve
     }
     if let Some((_, value)) = proxy {
         let (v, h) = (value.clone(), host.clone());
-        match bounded(NET_LIMIT + Duration::from_secs(1), move || connect_probe(&v, &h, port)) {
-            Some(Ok(())) => checks.push(Check::ok(TOOL, "proxy", format!("{proxy_shown} tunnels to {host}:{port}"))),
+        match bounded(NET_LIMIT + Duration::from_secs(1), move || {
+            connect_probe(&v, &h, port)
+        }) {
+            Some(Ok(false)) => {}
+            Some(Ok(true)) => checks.push(Check::ok(
+                TOOL,
+                "proxy",
+                format!("{proxy_shown} tunnels to {host}:{port}"),
+            )),
             Some(Err(e)) => {
                 checks.push(Check::fail(
                     TOOL,
@@ -378,7 +436,10 @@ fn network_checks(authority: &str, proxy: Option<&(&'static str, String)>) -> Ve
                 checks.push(Check::fail(
                     TOOL,
                     "proxy",
-                    format!("{proxy_shown} ({var_fix}) did not answer within {} s", NET_LIMIT.as_secs()),
+                    format!(
+                        "{proxy_shown} ({var_fix}) did not answer within {} s",
+                        NET_LIMIT.as_secs()
+                    ),
                     Some(format!("check {var_fix}")),
                 ));
                 return checks;
@@ -387,7 +448,11 @@ fn network_checks(authority: &str, proxy: Option<&(&'static str, String)>) -> Ve
     }
     // Reachability (TLS for https) and the clock, with the client the helpers use.
     let url = format!("{authority}/organizations/v2.0/.well-known/openid-configuration");
-    let what = if scheme == "https" { "TLS" } else { "HTTP (loopback, no TLS)" };
+    let what = if scheme == "https" {
+        "TLS"
+    } else {
+        "HTTP (loopback, no TLS)"
+    };
     let sent = entra_cred_core::timefmt::now();
     let t0 = Instant::now();
     let answer = bounded(NET_LIMIT + Duration::from_secs(1), move || {
@@ -479,9 +544,18 @@ mod tests {
             split("https://login.microsoftonline.com"),
             Some(("https".into(), "login.microsoftonline.com".into(), 443))
         );
-        assert_eq!(split("http://127.0.0.1:8080/x"), Some(("http".into(), "127.0.0.1".into(), 8080)));
-        assert_eq!(split("http://[::1]:9"), Some(("http".into(), "::1".into(), 9)));
-        assert_eq!(redact("http://user:pw@proxy.example:3128/"), "http://proxy.example:3128");
+        assert_eq!(
+            split("http://127.0.0.1:8080/x"),
+            Some(("http".into(), "127.0.0.1".into(), 8080))
+        );
+        assert_eq!(
+            split("http://[::1]:9"),
+            Some(("http".into(), "::1".into(), 9))
+        );
+        assert_eq!(
+            redact("http://user:pw@proxy.example:3128/"),
+            "http://proxy.example:3128"
+        );
         assert_eq!(redact("user:pw@proxy:3128"), "proxy:3128");
     }
 
@@ -498,7 +572,10 @@ mod tests {
 
     #[test]
     fn http_dates() {
-        assert_eq!(parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT"), Some(1445412480));
+        assert_eq!(
+            parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(1445412480)
+        );
         assert_eq!(parse_http_date("soon"), None);
     }
 }

@@ -302,14 +302,12 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
     };
     match out.status.code() {
         Some(0) | Some(1) => {}
-        _ => {
-            return vec![Check::fail(
-                TOOL,
-                "git config",
-                "git cannot read its configuration (`git config --list` fails): git itself will fail",
-                Some("git config --list --show-origin   # shows the file and line to fix".into()),
-            )]
-        }
+        _ => return vec![Check::fail(
+            TOOL,
+            "git config",
+            "git cannot read its configuration (`git config --list` fails): git itself will fail",
+            Some("git config --list --show-origin   # shows the file and line to fix".into()),
+        )],
     }
     let entries = parse_entries(&out.stdout);
     evaluate(ctx, &entries)
@@ -346,7 +344,9 @@ pub fn evaluate(ctx: &Ctx, entries: &[Entry]) -> Vec<Check> {
     }
     for (name, url) in urls(ctx) {
         let (list, use_path) = effective(entries, &url);
-        let ours = list.iter().position(|e| is_ours(e.value.as_deref().unwrap_or("")));
+        let ours = list
+            .iter()
+            .position(|e| is_ours(e.value.as_deref().unwrap_or("")));
         let Some(i) = ours else {
             // Our helper is configured somewhere but not in the list for this URL: reset after it.
             let matching: Vec<&Entry> = entries
@@ -382,7 +382,10 @@ pub fn evaluate(ctx: &Ctx, entries: &[Entry]) -> Vec<Check> {
             let runs = if list.is_empty() {
                 "no helper (git will prompt for a password)".to_string()
             } else {
-                list.iter().map(describe).collect::<Vec<_>>().join(", then ")
+                list.iter()
+                    .map(describe)
+                    .collect::<Vec<_>>()
+                    .join(", then ")
             };
             checks.push(Check::fail(
                 TOOL,
@@ -522,9 +525,18 @@ mod tests {
         assert!(!url_matches("https://azure.com", u));
         let v = "https://org.visualstudio.com/p/_git/r";
         assert!(url_matches("https://*.visualstudio.com", v));
-        assert!(!url_matches("https://*.visualstudio.com", "https://a.b.visualstudio.com/"));
-        assert!(url_matches("http://127.0.0.1:8080", "http://127.0.0.1:8080/o/p"));
-        assert!(!url_matches("http://127.0.0.1:8080", "http://127.0.0.1:8081/o/p"));
+        assert!(!url_matches(
+            "https://*.visualstudio.com",
+            "https://a.b.visualstudio.com/"
+        ));
+        assert!(url_matches(
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8080/o/p"
+        ));
+        assert!(!url_matches(
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8081/o/p"
+        ));
     }
 
     #[test]
@@ -533,7 +545,11 @@ mod tests {
         let entries = vec![
             e("system", "", "manager"),
             e("global", "https://dev.azure.com", ""),
-            e("global", "https://dev.azure.com", "/bin/git-credential-entra"),
+            e(
+                "global",
+                "https://dev.azure.com",
+                "/bin/git-credential-entra",
+            ),
             e("global", "", "store"),
         ];
         let (l, _) = effective(&entries, u);
@@ -549,8 +565,14 @@ mod tests {
     #[test]
     fn programs() {
         assert_eq!(helper_program("store --file x"), "git-credential-store");
-        assert_eq!(helper_program("/a/git-credential-entra -p w"), "/a/git-credential-entra");
-        assert_eq!(helper_program("!'/My x/git-credential-entra' -p w"), "/My x/git-credential-entra");
+        assert_eq!(
+            helper_program("/a/git-credential-entra -p w"),
+            "/a/git-credential-entra"
+        );
+        assert_eq!(
+            helper_program("!'/My x/git-credential-entra' -p w"),
+            "/My x/git-credential-entra"
+        );
         assert_eq!(helper_program("entra"), "git-credential-entra");
     }
 }

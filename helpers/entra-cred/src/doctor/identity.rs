@@ -181,12 +181,19 @@ pub fn checks(ctx: &Ctx, o: &Overrides) -> Vec<Check> {
     let profile = match &ctx.profile {
         Some(p) => p.clone(),
         None => {
-            let err = ctx.config.profile(o).err().map(|e| e.to_string()).unwrap_or_default();
+            let err = ctx
+                .config
+                .profile(o)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             checks.push(Check::fail(
                 TOOL,
                 "profile",
                 err,
-                Some(format!("add the profile to {cfg_name}, or choose another with -p")),
+                Some(format!(
+                    "add the profile to {cfg_name}, or choose another with -p"
+                )),
             ));
             return checks;
         }
@@ -315,10 +322,18 @@ pub fn checks(ctx: &Ctx, o: &Overrides) -> Vec<Check> {
                 Some(login.clone()),
             )),
             None => {}
-            Some((kind, key)) => checks.push(refresh_token_check(&cache, *kind, key, &keyrings, &login)),
+            Some((kind, key)) => {
+                checks.push(refresh_token_check(&cache, *kind, key, &keyrings, &login))
+            }
         }
     }
-    checks.push(keyring_check(mode, &keyrings, &cache, rt.as_ref().map(|r| r.0), &login));
+    checks.push(keyring_check(
+        mode,
+        &keyrings,
+        &cache,
+        rt.as_ref().map(|r| r.0),
+        &login,
+    ));
     checks
 }
 
@@ -329,7 +344,10 @@ fn refresh_token_check(
     keyrings: &[(StoreKind, Answer)],
     login: &str,
 ) -> Check {
-    let answer = keyrings.iter().find(|(k, _)| *k == kind).map(|(_, a)| a.clone());
+    let answer = keyrings
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, a)| a.clone());
     let present: Option<bool> = match kind {
         StoreKind::File => Some(
             cache
@@ -375,7 +393,10 @@ fn keyring_check(
     rt_kind: Option<StoreKind>,
     login: &str,
 ) -> Check {
-    let files = format!("0600 files in {}", super::shown(&cache.dir().join("secrets")));
+    let files = format!(
+        "0600 files in {}",
+        super::shown(&cache.dir().join("secrets"))
+    );
     if mode == KeyringMode::File {
         return Check::ok(
             TOOL,
@@ -425,11 +446,22 @@ fn keyring_check(
         }
     }
     match (working, mode) {
-        (Some((k, _)), _) => Check::ok(TOOL, "keyring", format!("new secrets go to the {}; {summary}", k.name())),
+        (Some((k, _)), _) => Check::ok(
+            TOOL,
+            "keyring",
+            format!("new secrets go to the {}; {summary}", k.name()),
+        ),
         (None, KeyringMode::Keyring) => Check::fail(
             TOOL,
             "keyring",
-            format!("ENTRA_CRED_KEYRING=keyring, but no keyring works here: every sign-in fails; {}", if summary.is_empty() { "none found".into() } else { summary }),
+            format!(
+                "ENTRA_CRED_KEYRING=keyring, but no keyring works here: every sign-in fails; {}",
+                if summary.is_empty() {
+                    "none found".into()
+                } else {
+                    summary
+                }
+            ),
             fix,
         ),
         (None, _) => Check::ok(
@@ -437,7 +469,11 @@ fn keyring_check(
             "keyring",
             format!(
                 "no keyring works here{}: secrets are kept in {files}",
-                if summary.is_empty() { String::new() } else { format!(" ({summary})") }
+                if summary.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({summary})")
+                }
             ),
         ),
     }

@@ -30,7 +30,11 @@ fn base(cmd: &str) -> &str {
 
 fn str_list(y: &Yaml) -> Vec<String> {
     y.as_vec()
-        .map(|v| v.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|v| {
+            v.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -51,7 +55,10 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
                     TOOL,
                     shown(&file),
                     format!("kubectl cannot read it: {e}"),
-                    Some(format!("fix {} (kubectl config view shows the error)", shown(&file))),
+                    Some(format!(
+                        "fix {} (kubectl config view shows the error)",
+                        shown(&file)
+                    )),
                 ));
                 continue;
             }
@@ -91,8 +98,12 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
                             checks.push(Check::fail(
                                 TOOL,
                                 label,
-                                format!("runs kubectl-entra -p {p}, but profile '{p}' does not exist"),
-                                Some(format!("add [profiles.{p}] to the entra-cred config, or {setup}")),
+                                format!(
+                                    "runs kubectl-entra -p {p}, but profile '{p}' does not exist"
+                                ),
+                                Some(format!(
+                                    "add [profiles.{p}] to the entra-cred config, or {setup}"
+                                )),
                             ));
                         } else {
                             checks.push(Check::ok(

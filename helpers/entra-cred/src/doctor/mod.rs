@@ -398,7 +398,10 @@ pub fn profile_arg(words: &[String]) -> Option<String> {
         if let Some(v) = w.strip_prefix("--profile=") {
             return Some(v.to_string());
         }
-        if let Some(v) = w.strip_prefix("-p").filter(|v| !v.is_empty() && !w.starts_with("--")) {
+        if let Some(v) = w
+            .strip_prefix("-p")
+            .filter(|v| !v.is_empty() && !w.starts_with("--"))
+        {
             return Some(v.to_string());
         }
     }
@@ -463,7 +466,12 @@ mod tests {
     fn table_verdicts() {
         let c = vec![
             Check::ok("git", "a", "fine"),
-            Check::fail("docker", "r", "broken", Some("entra-cred setup docker r".into())),
+            Check::fail(
+                "docker",
+                "r",
+                "broken",
+                Some("entra-cred setup docker r".into()),
+            ),
         ];
         let t = table(&c, false);
         assert!(t.contains("FAIL  r: broken"), "{t}");

@@ -143,7 +143,12 @@ fn handle_one(state: &State, mut rq: tiny_http::Request, handler: Handler) {
         ),
     };
     let offset = state.clock_offset();
-    let resp = if offset != 0 && !resp.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("date")) {
+    let resp = if offset != 0
+        && !resp
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("date"))
+    {
         let now = std::time::SystemTime::now();
         let shifted = if offset > 0 {
             now + std::time::Duration::from_secs(offset.unsigned_abs())

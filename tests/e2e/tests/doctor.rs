@@ -575,3 +575,25 @@ fn not_signed_in_and_unknown_profile() {
         &["'nope' not found"],
     );
 }
+
+#[test]
+fn a_shadowing_helper_with_an_inline_password_is_named_not_printed() {
+    let env = demo_env();
+    entra_cred(&env, &["login"]).ok();
+    std::fs::write(
+        env.home().join(".gitconfig"),
+        format!(
+            "[credential]\n\thelper = \"!f() {{ echo username=me; echo password=doctor-secret-pat; }}; f\"\n[credential \"https://dev.azure.com\"]\n\thelper = {}\n",
+            bin("git-credential-entra")
+        ),
+    )
+    .unwrap();
+    let (code, v, out) = doctor(&env, &[]);
+    assert_eq!(code, 1);
+    assert!(!out.stdout.contains("doctor-secret-pat"), "{}", out.stdout);
+    let table = entra_cred(&env, &["doctor"]);
+    assert!(!table.stdout.contains("doctor-secret-pat"), "{}", table.stdout);
+    let c = one(&v, "git", "https://dev.azure.com");
+    status(c, "fail", &["a shell command", "before git-credential-entra"]);
+    assert!(fix_of(c).contains("git config --global --edit"), "{c:#}");
+}

@@ -31,6 +31,11 @@ fn provider_words(v: &Value) -> Vec<String> {
     }
 }
 
+/// A provider for messages: its program only (arguments may hold secrets).
+fn first_word(words: &[String]) -> String {
+    entra_cred_core::error::one_line(words.first().map(String::as_str).unwrap_or(""))
+}
+
 fn is_ours(words: &[String]) -> bool {
     words.first().is_some_and(|w| w.contains(OURS))
 }
@@ -136,7 +141,7 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
             } else {
                 providers
                     .iter()
-                    .map(|p| p.join(" "))
+                    .map(|p| first_word(p))
                     .collect::<Vec<_>>()
                     .join(", ")
             };
@@ -177,7 +182,7 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
             ));
             continue;
         }
-        let ahead: Vec<String> = providers[pos + 1..].iter().map(|p| p.join(" ")).collect();
+        let ahead: Vec<String> = providers[pos + 1..].iter().map(|p| first_word(p)).collect();
         if !ahead.is_empty() {
             let saved = tokens_saved.iter().any(|t| t == name);
             let detail = format!(

@@ -219,36 +219,57 @@ fn scope_flag(scope: &str) -> Option<&'static str> {
     }
 }
 
-/// The command that removes entry `e` (git's own `--fixed-value --unset`).
+/// The command that removes entry `e` (git's own `--fixed-value --unset`). A value that is more
+/// than one word (a `!` shell snippet may hold an inline password) is not repeated: the fix then
+/// opens the file in git's editor.
 fn unset_command(e: &Entry) -> String {
     let key = if e.url.is_empty() {
         format!("credential.{}", e.var)
     } else {
         format!("credential.{}.{}", e.url, e.var)
     };
+    let value = e.value.as_deref().unwrap_or("");
+    let one_word = !value.starts_with('!') && shell_words(value).len() <= 1;
     match scope_flag(&e.scope) {
-        Some(f) => format!(
+        Some(f) if one_word => format!(
             "git config {f} --fixed-value --unset-all {} {}",
             crate::setup::sh_quote(&key),
-            crate::setup::sh_quote(e.value.as_deref().unwrap_or(""))
+            crate::setup::sh_quote(value)
         ),
+        Some(f) => format!("git config {f} --edit   # delete the {key} line that runs {}", shown_helper(value)),
         None => "unset GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT (the helper comes from `git -c` or the environment)".into(),
     }
 }
 
-fn describe(e: &Entry) -> String {
-    let v = e.value.as_deref().unwrap_or("");
-    let shown = if is_ours(v) {
-        "git-credential-entra".to_string()
+/// A helper for messages: its program only (arguments and shell snippets may hold secrets).
+fn shown_helper(value: &str) -> String {
+    if is_ours(value) {
+        return "git-credential-entra".into();
+    }
+    let program = helper_program(value);
+    let name = program.rsplit('/').next().unwrap_or(&program).to_string();
+    let name = entra_cred_core::error::one_line(&name);
+    if value.starts_with('!') {
+        format!("a shell command ({name} ...)")
     } else {
-        format!("'{}'", entra_cred_core::error::one_line(v))
-    };
+        format!(
+            "'{}'",
+            name.strip_prefix("git-credential-").unwrap_or(&name)
+        )
+    }
+}
+
+fn describe(e: &Entry) -> String {
     let at = if e.url.is_empty() {
         "credential.helper".to_string()
     } else {
         format!("credential.{}.helper", e.url)
     };
-    format!("{shown} ({at}, {} config)", e.scope)
+    format!(
+        "{} ({at}, {} config)",
+        shown_helper(e.value.as_deref().unwrap_or("")),
+        e.scope
+    )
 }
 
 /// The URLs checked: Azure Repos' own hosts and every profile's `git_hosts`.
@@ -302,12 +323,14 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
     };
     match out.status.code() {
         Some(0) | Some(1) => {}
-        _ => return vec![Check::fail(
+        _ => {
+            return vec![Check::fail(
             TOOL,
             "git config",
             "git cannot read its configuration (`git config --list` fails): git itself will fail",
             Some("git config --list --show-origin   # shows the file and line to fix".into()),
-        )],
+        )]
+        }
     }
     let entries = parse_entries(&out.stdout);
     evaluate(ctx, &entries)
@@ -574,5 +597,23 @@ mod tests {
             "/My x/git-credential-entra"
         );
         assert_eq!(helper_program("entra"), "git-credential-entra");
+        // Arguments and shell snippets are never shown: they may hold a password.
+        assert_eq!(shown_helper("store --file /x"), "'store'");
+        assert_eq!(
+            shown_helper("!f() { echo password=hunter2; }; f"),
+            "a shell command (f() ...)"
+        );
+        let e = Entry {
+            scope: "global".into(),
+            url: String::new(),
+            var: "helper".into(),
+            value: Some("!f() { echo password=hunter2; }; f".into()),
+        };
+        assert!(
+            !unset_command(&e).contains("hunter2"),
+            "{}",
+            unset_command(&e)
+        );
+        assert!(unset_command(&e).starts_with("git config --global --edit"));
     }
 }

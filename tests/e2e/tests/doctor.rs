@@ -592,8 +592,16 @@ fn a_shadowing_helper_with_an_inline_password_is_named_not_printed() {
     assert_eq!(code, 1);
     assert!(!out.stdout.contains("doctor-secret-pat"), "{}", out.stdout);
     let table = entra_cred(&env, &["doctor"]);
-    assert!(!table.stdout.contains("doctor-secret-pat"), "{}", table.stdout);
+    assert!(
+        !table.stdout.contains("doctor-secret-pat"),
+        "{}",
+        table.stdout
+    );
     let c = one(&v, "git", "https://dev.azure.com");
-    status(c, "fail", &["a shell command", "before git-credential-entra"]);
+    status(
+        c,
+        "fail",
+        &["a shell command", "before git-credential-entra"],
+    );
     assert!(fix_of(c).contains("git config --global --edit"), "{c:#}");
 }

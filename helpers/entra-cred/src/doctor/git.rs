@@ -365,7 +365,7 @@ pub fn evaluate(ctx: &Ctx, entries: &[Entry]) -> Vec<Check> {
         ));
         return checks;
     }
-    for (name, url) in urls(ctx) {
+    for (name, url) in with_path_sections(urls(ctx), entries) {
         let (list, use_path) = effective(entries, &url);
         let ours = list
             .iter()
@@ -505,9 +505,31 @@ pub fn evaluate(ctx: &Ctx, entries: &[Entry]) -> Vec<Check> {
     checks
 }
 
+/// The URLs to check plus every more specific section that names a path under one of them
+/// (`[credential "https://dev.azure.com/contoso"]`): git adds its helpers for that organisation
+/// only, so it gets a line of its own.
+fn with_path_sections(base: Vec<(String, String)>, entries: &[Entry]) -> Vec<(String, String)> {
+    let mut out = base.clone();
+    for e in entries.iter().filter(|e| e.var == "helper") {
+        let Some(parts) = split_url(&e.url) else {
+            continue;
+        };
+        if parts.path.is_empty() || out.iter().any(|(n, _)| n.eq_ignore_ascii_case(&e.url)) {
+            continue;
+        }
+        let url = format!("{}/_git/repo", e.url.trim_end_matches('/'));
+        if base.iter().any(|(n, _)| url_matches(n, &url)) {
+            out.push((e.url.trim_end_matches('/').to_string(), url));
+        }
+    }
+    out
+}
+
 /// Whether an entry sits in the section `setup git` writes (then `setup git` itself fixes it).
 fn is_own_section(e: &Entry, name: &str) -> bool {
-    e.scope == "global" && e.url.eq_ignore_ascii_case(name)
+    e.scope == "global"
+        && e.url.eq_ignore_ascii_case(name)
+        && split_url(name).is_some_and(|p| p.path.is_empty())
 }
 
 #[cfg(test)]
@@ -583,6 +605,23 @@ mod tests {
         later_reset.push(e("global", "", "manager"));
         let (l, _) = effective(&later_reset, u);
         assert_eq!(l, vec![e("global", "", "manager")]);
+    }
+
+    #[test]
+    fn path_sections_get_their_own_line() {
+        let base = vec![(
+            "https://dev.azure.com".to_string(),
+            "https://dev.azure.com/org/project/_git/repo".to_string(),
+        )];
+        let entries = vec![
+            e("global", "https://dev.azure.com/contoso", "manager"),
+            e("global", "https://github.com/x", "store"),
+        ];
+        let v = with_path_sections(base, &entries);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[1].0, "https://dev.azure.com/contoso");
+        let (l, _) = effective(&entries, &v[1].1);
+        assert_eq!(l, vec![entries[0].clone()]);
     }
 
     #[test]

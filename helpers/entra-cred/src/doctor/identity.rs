@@ -7,7 +7,9 @@
 //! Secret Service read could ask to unlock the keyring, which is a prompt).
 
 use super::{bounded, Check, Ctx};
-use entra_cred_core::cache::{short_hash, Cache, StoreKind};
+#[cfg(target_os = "linux")]
+use entra_cred_core::cache::short_hash;
+use entra_cred_core::cache::{Cache, StoreKind};
 use entra_cred_core::config::{env_var, Flow, Overrides};
 use entra_cred_core::sources::{self, Source};
 use entra_cred_core::Broker;
@@ -363,7 +365,6 @@ fn refresh_token_check(
         }
         _ => None,
     };
-    let _ = short_hash;
     match (answer, present) {
         (Some(Answer::Silent), _) | (Some(Answer::Broken(_)), _) => Check::fail(
             TOOL,

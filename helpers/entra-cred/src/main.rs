@@ -1,5 +1,6 @@
 //! `entra-cred`: sign in once, then get tokens, inspect and manage them.
 
+mod doctor;
 mod inspect;
 mod setup;
 mod status;
@@ -82,6 +83,9 @@ enum Cmd {
         #[command(subcommand)]
         tool: setup::Tool,
     },
+    /// What is wired for each tool (git, docker, kubectl, AWS, cargo), the identity and the
+    /// environment, and what is wrong with the command that fixes it (read-only; exit 1 on a problem).
+    Doctor(doctor::Args),
     /// Print a shell completion script (e.g. `entra-cred completions bash > /etc/bash_completion.d/entra-cred`).
     Completions {
         /// The shell.
@@ -154,6 +158,7 @@ fn run(args: Cli) -> Result<()> {
             setup::run(tool, args.profile.as_deref())
         }
         Cmd::Completions { shell } => completions(*shell),
+        Cmd::Doctor(a) => doctor::run(&o, a),
     }
 }
 

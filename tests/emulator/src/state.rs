@@ -238,6 +238,8 @@ pub(crate) struct Config {
     pub device_approval: DeviceApproval,
     pub user: User,
     pub refresh_token_grace: u64,
+    /// Seconds added to the clock shown in every answer's `Date` header (0 = the real time).
+    pub clock_offset: i64,
 }
 
 pub(crate) struct Inner {
@@ -285,6 +287,7 @@ impl State {
                 device_approval: opts.device_approval,
                 user: opts.user.clone(),
                 refresh_token_grace: opts.refresh_token_grace,
+                clock_offset: 0,
             },
             clients: HashMap::new(),
             federated: Vec::new(),
@@ -332,6 +335,16 @@ impl State {
     /// See [`Options::refresh_token_grace`].
     pub fn set_refresh_token_grace(&self, secs: u64) {
         self.lock().cfg.refresh_token_grace = secs;
+    }
+    /// Seconds the `Date` header of every answer is off from the real clock (a server whose clock
+    /// differs from the client's: `entra-cred doctor --network` measures it). Tokens keep the real
+    /// time. 0 (default) = no `Date` header of our own.
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.lock().cfg.clock_offset = secs;
+    }
+    /// See [`State::set_clock_offset`].
+    pub fn clock_offset(&self) -> i64 {
+        self.lock().cfg.clock_offset
     }
     pub fn device_interval(&self) -> u64 {
         self.lock().cfg.device_interval

@@ -14,7 +14,7 @@
 //! | `POST /_emulator/clients` | `{"client_id":"..","client_secret":".."}` register a client |
 //! | `POST /_emulator/certificates` | `{"client_id":"..","certificate":"<PEM or base64 DER>"}` register a certificate credential (assertions must then be signed with it) |
 //! | `POST /_emulator/federated` | `{"client_id","issuer","subject"}` trust a federated credential |
-//! | `POST /_emulator/config` | any of `{"token_lifetime":s,"device_interval":s,"device_approval":"after:N|never|decline|expire|slow-down","refresh_token_grace":s}` |
+//! | `POST /_emulator/config` | any of `{"token_lifetime":s,"device_interval":s,"device_approval":"after:N|never|decline|expire|slow-down","refresh_token_grace":s,"clock_offset":s}` (`clock_offset`: seconds the `Date` header is off) |
 //! | `GET /_emulator/secrets` | every secret issued so far (JSON array) |
 //! | `GET /_emulator/kube-ca` | the PEM of the CA that signed the Kubernetes API's TLS certificate |
 //! | `POST /_emulator/reset` | back to the start-up state |
@@ -158,6 +158,9 @@ pub fn handle(state: &State, req: &Req) -> Resp {
             }
             if let Some(s) = v.get("refresh_token_grace").and_then(Value::as_u64) {
                 state.set_refresh_token_grace(s);
+            }
+            if let Some(s) = v.get("clock_offset").and_then(Value::as_i64) {
+                state.set_clock_offset(s);
             }
             done()
         }

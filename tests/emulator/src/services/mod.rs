@@ -146,5 +146,22 @@ fn handle_one(state: &State, mut rq: tiny_http::Request, handler: Handler) {
             &serde_json::json!({"error": "invalid_request", "error_description": e}),
         ),
     };
+    let offset = state.clock_offset();
+    let resp = if offset != 0
+        && !resp
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("date"))
+    {
+        let now = std::time::SystemTime::now();
+        let shifted = if offset > 0 {
+            now + std::time::Duration::from_secs(offset.unsigned_abs())
+        } else {
+            now - std::time::Duration::from_secs(offset.unsigned_abs())
+        };
+        resp.with_header("Date", &httpdate::fmt_http_date(shifted))
+    } else {
+        resp
+    };
     resp.send(rq);
 }

@@ -160,7 +160,7 @@ pub fn resolve(profile: &Profile, cache: &Cache) -> Result<(Source, String)> {
                         file.display()
                     ),
                 )
-            } else if let Some((host, why)) = managed_identity::detect(cache) {
+            } else if let Some((host, why)) = managed_identity::detect(profile, cache) {
                 (Source::ManagedIdentity(host), format!("auto: {why}"))
             } else {
                 // No file read here: this runs on every cache hit.

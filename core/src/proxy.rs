@@ -103,7 +103,6 @@ pub fn no_proxy_matches(list: &str, host: &str) -> bool {
 }
 
 fn ip_matches(entry: &str, ip: IpAddr) -> bool {
-    let entry = entry.trim_start_matches('[').trim_end_matches(']');
     let (addr, bits) = match entry.split_once('/') {
         Some((a, b)) => match b.parse::<u32>() {
             Ok(b) => (a, Some(b)),
@@ -111,6 +110,7 @@ fn ip_matches(entry: &str, ip: IpAddr) -> bool {
         },
         None => (entry, None),
     };
+    let addr = addr.trim_start_matches('[').trim_end_matches(']');
     let Ok(net) = addr.parse::<IpAddr>() else {
         return false;
     };

@@ -37,6 +37,7 @@ pub mod secret;
 pub mod sources;
 pub mod sts;
 pub mod timefmt;
+pub mod variables;
 
 pub use broker::{Broker, Interaction, Token, TokenRequest};
 pub use config::{Flow, Overrides, Profile};

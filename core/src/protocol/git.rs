@@ -343,7 +343,7 @@ mod tests {
         assert!(read_request(&mut Cursor::new(vec![b'a'; 2000]), 1024).is_err());
         assert!(read_request(&mut Cursor::new(b"host=\xff\n\n".to_vec()), 1024).is_err());
         // A pipe that stays open after the blank line: answered without waiting.
-        let (mut w, r) = std::io::pipe().expect("pipe");
+        let (r, mut w) = std::io::pipe().expect("pipe");
         std::io::Write::write_all(&mut w, b"host=a\n\n").expect("write");
         let mut br = std::io::BufReader::new(r);
         let got = read_request(&mut br, 1024).expect("read");

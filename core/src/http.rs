@@ -310,7 +310,7 @@ impl Http {
             Advice::Normal => {}
             Advice::Skip(o) => {
                 return Err(Error::Network(format!(
-                    "{what}: {} ({} s ago; not asked again before {} s have passed)",
+                    "{what}: {} (it failed {} s ago; not asked again within {} s of a failure)",
                     o.reason,
                     (crate::timefmt::now() - o.last).max(0),
                     crate::outage::SKIP_FOR
@@ -332,6 +332,7 @@ impl Http {
         let mut delay = policy.base_delay;
         let mut last = String::new();
         let mut last_transport;
+        let mut last_subject = what.clone();
         loop {
             attempt += 1;
             let remaining = budget.saturating_sub(start.elapsed());
@@ -366,6 +367,7 @@ impl Http {
                     let detail = error_summary(&resp.body);
                     last = format!("HTTP {}{detail}", resp.status);
                     last_transport = false;
+                    last_subject.clone_from(&what);
                     let fail = |why: String| {
                         Error::Network(format!(
                             "{shown} answered HTTP {}{detail}{why}",
@@ -410,6 +412,7 @@ impl Http {
                     }
                     last.clone_from(&f.text);
                     last_transport = true;
+                    last_subject.clone_from(&subject);
                     if last_attempt {
                         memory.record(
                             &endpoint,
@@ -444,7 +447,7 @@ impl Http {
                     );
                 }
                 return Err(Error::Network(format!(
-                    "{what} kept failing for {} s ({attempt} attempts; ENTRA_CRED_HTTP_TIMEOUT={}); last: {last}",
+                    "{last_subject} kept failing for {} s ({attempt} attempts; ENTRA_CRED_HTTP_TIMEOUT={}); last: {last}",
                     secs(start.elapsed()),
                     secs(budget)
                 )));
@@ -608,6 +611,12 @@ fn classify(e: &reqwest::Error) -> Failure {
         (
             FailureKind::ProxyAuthRequired,
             "the proxy asks for credentials (HTTP 407)".to_string(),
+        )
+    } else if all.contains("tunnel") {
+        // The proxy answered CONNECT with an error (typically 502: it cannot reach the host).
+        (
+            FailureKind::Connect,
+            format!("the proxy did not open a connection to the host ({inner})"),
         )
     } else if e.is_timeout() || io_kind == Some(std::io::ErrorKind::TimedOut) {
         (FailureKind::Timeout, format!("timed out ({inner})"))

@@ -295,6 +295,7 @@ fn hanging_keyring_costs_at_most_5_s_and_loses_nothing() {
         "login took {:?}",
         out.elapsed
     );
+    eprintln!("login with a hanging keyring: {:?}", out.elapsed);
     assert!(bus.accepted() > 0, "the Secret Service was asked");
     assert!(
         out.stderr.contains("did not answer") && out.stderr.contains("0600 file"),
@@ -323,6 +324,7 @@ fn hanging_keyring_costs_at_most_5_s_and_loses_nothing() {
         T,
     );
     for o in &outs {
+        eprintln!("refresh/token with a hanging keyring: {:?}", o.elapsed);
         assert_eq!(o.code, 0, "{}", o.stderr);
         env.assert_clean_stderr(o);
         assert!(o.elapsed < Duration::from_secs(9), "{:?}: {}", o.elapsed, o.stderr);

@@ -327,7 +327,10 @@ mod tests {
         )
         .expect("azure shape");
         assert_eq!(e.error, "AudienceNotSupported");
-        assert_eq!(e.description, "Audience https://x is not a supported MSI token audience.");
+        assert_eq!(
+            e.description,
+            "Audience https://x is not a supported MSI token audience."
+        );
         assert_eq!(
             e.to_string(),
             "AudienceNotSupported: Audience https://x is not a supported MSI token audience."

@@ -50,11 +50,11 @@ pub fn for_url(url: &url::Url) -> Option<ProxyChoice> {
     choose(url, &env)
 }
 
+/// Looks up the first of some variables that is set: its value and its name.
+pub type EnvLookup<'a> = &'a dyn Fn(&[&'static str]) -> Option<(String, &'static str)>;
+
 /// [`for_url`] with the environment given (tests).
-pub fn choose(
-    url: &url::Url,
-    env: &dyn Fn(&[&'static str]) -> Option<(String, &'static str)>,
-) -> Option<ProxyChoice> {
+pub fn choose(url: &url::Url, env: EnvLookup<'_>) -> Option<ProxyChoice> {
     let host = url.host_str()?;
     if let Some((list, _)) = env(&["NO_PROXY", "no_proxy"]) {
         if no_proxy_matches(&list, host) {

@@ -50,11 +50,9 @@ impl std::fmt::Display for KeyringError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             KeyringError::Failed(m) => f.write_str(m),
-            KeyringError::Stalled => write!(
-                f,
-                "did not answer within {} s",
-                KEYRING_TIMEOUT.as_secs()
-            ),
+            KeyringError::Stalled => {
+                write!(f, "did not answer within {} s", KEYRING_TIMEOUT.as_secs())
+            }
         }
     }
 }
@@ -210,14 +208,12 @@ impl SecretStore {
     ) -> std::result::Result<(), KeyringError> {
         let user = self.keyring_user(key);
         let value = Secret::new(value.to_string());
-        bounded(self.timeout, move || keyring_op::put(kind, &user, value.expose()))
+        bounded(self.timeout, move || {
+            keyring_op::put(kind, &user, value.expose())
+        })
     }
 
-    fn keyring_get(
-        &self,
-        kind: StoreKind,
-        key: &str,
-    ) -> std::result::Result<String, KeyringError> {
+    fn keyring_get(&self, kind: StoreKind, key: &str) -> std::result::Result<String, KeyringError> {
         let user = self.keyring_user(key);
         bounded(self.timeout, move || keyring_op::get(kind, &user))
     }

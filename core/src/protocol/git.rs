@@ -338,7 +338,10 @@ mod tests {
         assert_eq!(r, "host=a\r\n\r\n");
         let r = read_request(&mut Cursor::new(b"host=a".to_vec()), 1024).expect("r");
         assert_eq!(parse(&r).expect("p").host.as_deref(), Some("a"));
-        assert_eq!(read_request(&mut Cursor::new(Vec::new()), 1024).expect("r"), "");
+        assert_eq!(
+            read_request(&mut Cursor::new(Vec::new()), 1024).expect("r"),
+            ""
+        );
         // Too long, not UTF-8.
         assert!(read_request(&mut Cursor::new(vec![b'a'; 2000]), 1024).is_err());
         assert!(read_request(&mut Cursor::new(b"host=\xff\n\n".to_vec()), 1024).is_err());

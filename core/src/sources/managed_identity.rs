@@ -230,7 +230,10 @@ impl Identity {
 
 fn identity_path(cache: &Cache, base: &str, selector: &str) -> PathBuf {
     let h = crate::cache::short_hash(&format!("{base}\n{selector}"));
-    cache.dir().join("imds").join(format!("identity-{}", &h[..16]))
+    cache
+        .dir()
+        .join("imds")
+        .join(format!("identity-{}", &h[..16]))
 }
 
 /// Remembers whether IMDS at `base` has `identity`.
@@ -660,7 +663,13 @@ impl AppSource for ManagedIdentity {
             if self.0 == Host::Imds && is_no_identity(resp.status, &resp.body) {
                 // `auto` will pass over IMDS from now on (see `detect`).
                 let identity = Identity::parse(ctx.profile.managed_identity_client_id.as_deref());
-                remember_identity(ctx.cache, &imds_base(), &identity, false, crate::timefmt::now());
+                remember_identity(
+                    ctx.cache,
+                    &imds_base(),
+                    &identity,
+                    false,
+                    crate::timefmt::now(),
+                );
                 return Err(Error::Other(format!(
                     "managed identity (IMDS) at {shown}: this machine has no managed identity{} (IMDS answered HTTP 400 Identity not found); assign one to the VM, or sign in with `entra-cred login` and set flow = \"device-code\" (flow = auto now passes over IMDS)",
                     match identity {

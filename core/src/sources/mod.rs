@@ -238,4 +238,3 @@ pub fn after_sign_in(profile: &Profile, cache: &Cache) -> Result<Option<String>>
         source.name()
     )))
 }
-

@@ -64,10 +64,7 @@ fn login(env: &TestEnv) -> RunOutput {
 #[test]
 fn no_such_host_fails_at_once() {
     let mut env = app_env();
-    env.set_env(
-        "AZURE_AUTHORITY_HOST",
-        &format!("https://{NXDOMAIN_HOST}"),
-    );
+    env.set_env("AZURE_AUTHORITY_HOST", &format!("https://{NXDOMAIN_HOST}"));
     let out = entra_cred(&env, &["token", "--scope", ARM]);
     one_line(&out, 5, &["no such host", NXDOMAIN_HOST]);
     assert!(out.elapsed < Duration::from_secs(2), "{:?}", out.elapsed);
@@ -111,7 +108,11 @@ fn the_budget_is_used_and_reported_honestly() {
     let out = entra_cred(&env, &["token", "--scope", ARM]);
     one_line(&out, 5, &["kept failing for", "ENTRA_CRED_HTTP_TIMEOUT=3"]);
     // Retried for (nearly) the whole budget, not given up at half of it.
-    assert!(out.elapsed >= Duration::from_millis(2500), "{:?}", out.elapsed);
+    assert!(
+        out.elapsed >= Duration::from_millis(2500),
+        "{:?}",
+        out.elapsed
+    );
     assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
     // The next call within seconds does not wait again, and says why.
     let out = entra_cred(&env, &["token", "--scope", ARM]);
@@ -327,7 +328,12 @@ fn hanging_keyring_costs_at_most_5_s_and_loses_nothing() {
         eprintln!("refresh/token with a hanging keyring: {:?}", o.elapsed);
         assert_eq!(o.code, 0, "{}", o.stderr);
         env.assert_clean_stderr(o);
-        assert!(o.elapsed < Duration::from_secs(9), "{:?}: {}", o.elapsed, o.stderr);
+        assert!(
+            o.elapsed < Duration::from_secs(9),
+            "{:?}: {}",
+            o.elapsed,
+            o.stderr
+        );
     }
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
 
@@ -347,7 +353,10 @@ fn auto_on_a_vm_without_identity_uses_the_cached_sign_in() {
     let imds_url = env.emu().url(imds::NAME).expect("imds");
     env.set_env("AZURE_POD_IDENTITY_AUTHORITY_HOST", &imds_url);
     let before = env.state().count(Endpoint::Token);
-    let out = entra_cred(&env, &["token", "--scope", "https://vault.azure.net/.default"]);
+    let out = entra_cred(
+        &env,
+        &["token", "--scope", "https://vault.azure.net/.default"],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
         env.state().count(Endpoint::Token),
@@ -410,7 +419,10 @@ fn the_proxy_sees_no_identity_endpoint_request() {
     // App Service and Cloud Shell too.
     env.set_env("IDENTITY_ENDPOINT", &imds::app_service_url(&base));
     env.set_env("IDENTITY_HEADER", &env.state().identity_header());
-    let out = entra_cred(&env, &["token", "--scope", "https://vault.azure.net/.default"]);
+    let out = entra_cred(
+        &env,
+        &["token", "--scope", "https://vault.azure.net/.default"],
+    );
     assert_eq!(out.code, 0, "App Service: {}", out.stderr);
     let mut env2 = TestEnv::new();
     for v in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
@@ -429,9 +441,7 @@ fn the_proxy_sees_no_identity_endpoint_request() {
 
     // Everything else does go through the proxy (which names itself when it refuses).
     let mut env3 = app_env();
-    for v in ["HTTPS_PROXY"] {
-        env3.set_env(v, &proxy.url());
-    }
+    env3.set_env("HTTPS_PROXY", &proxy.url());
     env3.set_env("AZURE_AUTHORITY_HOST", &format!("https://{NXDOMAIN_HOST}"));
     env3.set_env("ENTRA_CRED_HTTP_TIMEOUT", "2");
     let out = entra_cred(&env3, &["token", "--scope", ARM]);
@@ -475,10 +485,22 @@ fn os(bytes: &[u8]) -> std::ffi::OsString {
 fn variables_that_are_not_text_are_exit_2_naming_them() {
     let env = app_env();
     for (var, bin, args) in [
-        ("ENTRA_CRED_PROFILE", "entra-cred", &["token", "--scope", ARM][..]),
-        ("AZURE_CLIENT_SECRET", "entra-cred", &["token", "--scope", ARM][..]),
+        (
+            "ENTRA_CRED_PROFILE",
+            "entra-cred",
+            &["token", "--scope", ARM][..],
+        ),
+        (
+            "AZURE_CLIENT_SECRET",
+            "entra-cred",
+            &["token", "--scope", ARM][..],
+        ),
         ("ENTRA_CRED_HTTP_TIMEOUT", "kubectl-entra", &[][..]),
-        ("HTTPS_PROXY", "entra-credential-process", &["--scope", ARM][..]),
+        (
+            "HTTPS_PROXY",
+            "entra-credential-process",
+            &["--scope", ARM][..],
+        ),
     ] {
         let mut c = env.cmd(bin);
         c.args(args).env(var, os(b"w\xffrk"));
@@ -501,11 +523,18 @@ fn a_file_size_limit_is_an_error_line_not_a_silent_death() {
     let mut c = env.cmd("sh");
     c.args([
         "-c",
-        &format!("ulimit -f 0; exec '{}' token --scope '{ARM}'", bin.display()),
+        &format!(
+            "ulimit -f 0; exec '{}' token --scope '{ARM}'",
+            bin.display()
+        ),
     ]);
     let out = run(&mut c, None, T);
     assert_ne!(out.code, 128 + 25, "killed by SIGXFSZ: {}", out.stderr);
     one_line(&out, 1, &["File too large"]);
     env.assert_clean_stderr(&out);
-    assert!(out.stdout.is_empty(), "no token printed without being cached: {}", out.stdout);
+    assert!(
+        out.stdout.is_empty(),
+        "no token printed without being cached: {}",
+        out.stdout
+    );
 }

@@ -211,7 +211,10 @@ impl Drop for RecordingProxy {
 fn loopback_target(hostport: &str) -> Option<SocketAddr> {
     let addr = hostport.to_socket_addrs().ok()?.next()?;
     let ip = match addr.ip() {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
         v4 => v4,
     };
     ip.is_loopback().then(|| SocketAddr::new(ip, addr.port()))
@@ -274,8 +277,7 @@ fn proxy_one(client: TcpStream, log: &Mutex<Vec<String>>) -> io::Result<()> {
     let mut out = format!("{method} {path} HTTP/1.1\r\n");
     for h in &head[1..] {
         let lower = h.to_ascii_lowercase();
-        if lower.starts_with("proxy-") || lower.starts_with("connection:") || h.trim().is_empty()
-        {
+        if lower.starts_with("proxy-") || lower.starts_with("connection:") || h.trim().is_empty() {
             continue;
         }
         out.push_str(h);

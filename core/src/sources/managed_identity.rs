@@ -861,4 +861,58 @@ mod tests {
         drop(l);
         assert!(!probe_imds("not a url", PROBE_TIMEOUT));
     }
+
+    /// Serves one connection with `answer`; returns the base URL and what was asked.
+    fn one_answer(answer: &'static [u8]) -> (String, std::thread::JoinHandle<String>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let t = std::thread::spawn(move || {
+            let mut asked = Vec::new();
+            if let Ok((mut s, _)) = l.accept() {
+                let mut b = [0u8; 2048];
+                let n = s.read(&mut b).unwrap_or(0);
+                asked.extend_from_slice(&b[..n]);
+                let _ = s.write_all(answer);
+            }
+            String::from_utf8_lossy(&asked).into_owned()
+        });
+        (format!("http://127.0.0.1:{port}"), t)
+    }
+
+    #[test]
+    fn identity_check() {
+        // A VM without an identity: no.
+        let (base, t) = one_answer(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\r\n{\"error\":\"invalid_request\",\"error_description\":\"Identity not found\"}",
+        );
+        assert_eq!(probe_identity(&base, None, PROBE_TIMEOUT), Some(false));
+        let asked = t.join().expect("join");
+        assert!(asked.contains("Metadata: true"), "{asked}");
+        assert!(
+            asked.contains("resource=https%3A%2F%2Fmanagement.azure.com%2F"),
+            "{asked}"
+        );
+        // The user-assigned identity is named.
+        let (base, t) = one_answer(b"HTTP/1.1 200 OK\r\n\r\n{\"access_token\":\"x\"}");
+        let param = ("client_id", "ua-1".to_string());
+        assert_eq!(
+            probe_identity(&base, Some(&param), PROBE_TIMEOUT),
+            Some(true)
+        );
+        assert!(t.join().expect("join").contains("client_id=ua-1"));
+        // Another 400 (a bad request) is not "no identity"; no answer is unknown.
+        assert!(!is_no_identity(
+            400,
+            "{\"error_description\":\"Invalid version\"}"
+        ));
+        assert!(is_no_identity(400, "identity NOT found"));
+        assert!(!is_no_identity(404, "Identity not found"));
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        drop(l);
+        assert_eq!(
+            probe_identity(&format!("http://127.0.0.1:{port}"), None, PROBE_TIMEOUT),
+            None
+        );
+    }
 }

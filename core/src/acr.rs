@@ -293,6 +293,9 @@ pub fn registry_error_detail(body: &str) -> Option<String> {
             (true, false) => msg.to_string(),
             (true, true) => return None,
         }
+    } else if v.get("error").is_some_and(serde_json::Value::is_object) {
+        // The Azure shape: {"error": {"code", "message"}}.
+        crate::entra::parse_error(body, 0)?.to_string()
     } else if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
         match v.get("error_description").and_then(|d| d.as_str()) {
             Some(d) => format!("{e}: {d}"),
@@ -525,6 +528,11 @@ mod tests {
             Some("invalid_request: no")
         );
         assert_eq!(registry_error_detail("<html>"), None);
+        assert_eq!(
+            registry_error_detail(r#"{"error":{"code":"Forbidden","message":"no access"}}"#)
+                .as_deref(),
+            Some("Forbidden: no access")
+        );
         let e = exchange_error(
             "r.azurecr.io",
             401,

@@ -245,6 +245,10 @@ pub fn profile_tenant_configured(profile: &Profile) -> bool {
 pub enum Discovery {
     /// Use the network (`get`).
     Allowed,
+    /// Use the network (`get`) only when a token could then be had: when
+    /// nothing can sign in without a person and no person can answer (the
+    /// interaction given), exit 3 at once instead, without any request.
+    IfSignInPossible(crate::broker::Interaction),
     /// Profile, `wwwauth[]` and memo only (`erase`).
     Offline,
 }
@@ -280,8 +284,12 @@ pub fn tenant_for(
     if let Some(t) = remembered_tenant(cache, host, &org) {
         return Ok(pick(t));
     }
-    if discovery == Discovery::Offline {
-        return Ok(None);
+    match discovery {
+        Discovery::Offline => return Ok(None),
+        Discovery::IfSignInPossible(interaction) => {
+            crate::sources::require_sign_in_possible(profile, cache, interaction)?
+        }
+        Discovery::Allowed => {}
     }
     match discover_tenant(http, protocol, host, &org)? {
         Some(t) => {

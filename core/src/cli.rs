@@ -1,7 +1,9 @@
 //! What every entra-cred binary does the same way: one-line errors with the
 //! exit codes of [`crate::Error`], no panic output beyond one line, clap
-//! usage errors folded to one line (exit 2), and stdout writes that never
-//! panic on a closed pipe.
+//! usage errors folded to one line (exit 2), stdout writes that never
+//! panic on a closed pipe, the environment checked for variables that are not
+//! text (exit 2, [`crate::variables`]), and SIGXFSZ ignored so that a full
+//! file-size limit is an error line, not a silent death.
 
 use crate::error::{one_line, Error, Result};
 use std::io::Write;
@@ -23,12 +25,25 @@ pub fn run(bin: &'static str, body: impl FnOnce() -> Result<()>) -> ExitCode {
         );
         std::process::exit(1);
     }));
-    match body() {
+    ignore_file_size_signal();
+    // Variables named by SPEC.md that are not text: exit 2 before anything reads them.
+    match crate::variables::check().and_then(|()| body()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{bin}: {}", one_line(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// Ignores SIGXFSZ, so that a file-size limit (`ulimit -f`) makes a write fail
+/// with an error line (EFBIG) instead of killing the process without a word.
+pub fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler
+    // code; it is async-signal-safe and affects only this process.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 

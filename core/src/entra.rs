@@ -38,10 +38,16 @@ fn string(v: Option<&Value>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Parses an Entra error answer. `None` when the body is not one.
+/// Parses an Entra error answer, or one in the shape of the other Azure
+/// services (Cloud Shell, App Service, ARM, ACR: `{"error": {"code": ...,
+/// "message": ...}}`, read as error = code, description = message). `None`
+/// when the body is neither.
 pub fn parse_error(body: &str, status: u16) -> Option<EntraError> {
     let v: Value = serde_json::from_str(body.trim()).ok()?;
     let obj = v.as_object()?;
+    if let Some(inner) = obj.get("error").and_then(Value::as_object) {
+        return parse_azure_error(inner, status);
+    }
     let error = obj.get("error")?.as_str()?.to_string();
     let raw_desc = obj
         .get("error_description")
@@ -58,6 +64,29 @@ pub fn parse_error(body: &str, status: u16) -> Option<EntraError> {
         error: one_line(&error),
         code,
         description: short_description(raw_desc),
+        status,
+    })
+}
+
+/// The inner object of `{"error": {"code": "AudienceNotSupported", "message": "..."}}`.
+fn parse_azure_error(inner: &serde_json::Map<String, Value>, status: u16) -> Option<EntraError> {
+    let text = |k: &str, alt: &str| {
+        inner
+            .get(k)
+            .or_else(|| inner.get(alt))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let code = text("code", "Code");
+    let message = text("message", "Message").unwrap_or("");
+    if code.is_none() && message.is_empty() {
+        return None;
+    }
+    Some(EntraError {
+        error: one_line(code.unwrap_or("error")),
+        code: aadsts_in(message),
+        description: short_description(message),
         status,
     })
 }
@@ -291,6 +320,25 @@ mod tests {
         assert_eq!(e.code, Some(50020));
         assert_eq!(e.description, "AADSTS50020: user.");
         assert!(parse_error("<html>", 500).is_none());
+        // The Azure shape (Cloud Shell, App Service, ARM, ACR).
+        let e = parse_error(
+            r#"{"error":{"code":"AudienceNotSupported","message":"Audience https://x is not a supported MSI token audience.\nSupported: a, b"}}"#,
+            400,
+        )
+        .expect("azure shape");
+        assert_eq!(e.error, "AudienceNotSupported");
+        assert_eq!(
+            e.description,
+            "Audience https://x is not a supported MSI token audience."
+        );
+        assert_eq!(
+            e.to_string(),
+            "AudienceNotSupported: Audience https://x is not a supported MSI token audience."
+        );
+        let e = parse_error(r#"{"error":{"Code":"X","Message":"m"}}"#, 400).expect("capitalised");
+        assert_eq!((e.error.as_str(), e.description.as_str()), ("X", "m"));
+        assert!(parse_error(r#"{"error":{}}"#, 400).is_none());
+        assert!(parse_error(r#"{"error":{"code":5}}"#, 400).is_none());
         assert!(parse_error("[]", 500).is_none());
     }
 

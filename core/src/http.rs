@@ -5,13 +5,22 @@
 //! - goes to `https`, or to plain `http` only on loopback (or, for managed
 //!   identity endpoints that are plain http by design, where the caller says so);
 //! - follows no redirect (a token must not be forwarded to another host);
-//! - is retried on connection failures, timeouts, 5xx and 429 (honouring
+//! - goes through the proxy of [`crate::proxy`], except to loopback hosts and
+//!   local identity endpoints ([`Request::allow_plain_http`]), which never use one;
+//! - is classified once, here: retried on refused or reset connections,
+//!   timeouts, a name server that did not answer, 408, 429 and 5xx (honouring
 //!   `Retry-After`) with exponential backoff, inside a total time budget
 //!   (`ENTRA_CRED_HTTP_TIMEOUT` seconds, default 30) after which it is a
-//!   network error (exit 5).
+//!   network error (exit 5); reported at once, without retrying, when the host
+//!   name does not exist, the TLS certificate is not trusted, or the proxy
+//!   wants credentials (exit 5, one line naming the host, or the proxy when it
+//!   was the proxy); other 4xx come back to the caller as answers;
+//! - after a failure that retrying did not heal, skips or shortens the next
+//!   requests to the same endpoint for a while ([`crate::outage`]).
 
 use crate::config::is_loopback_host;
 use crate::error::{one_line, Error, Result};
+use crate::outage::{Advice, Memory};
 use crate::{debug, info};
 use std::io::Read;
 use std::sync::OnceLock;
@@ -42,7 +51,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Form body (`application/x-www-form-urlencoded`), when any.
     pub form: Option<Vec<(String, String)>>,
-    /// Permit plain `http` to a non-loopback host (managed identity endpoints only).
+    /// A local identity endpoint (IMDS, App Service, Cloud Shell, Azure Arc):
+    /// plain `http` is permitted to a non-loopback host, and no proxy is ever used.
     pub allow_plain_http: bool,
 }
 
@@ -109,6 +119,11 @@ impl Response {
     }
 }
 
+/// The statuses retried by default: 408, 429 and every 5xx.
+pub static RETRIED_STATUSES: [u16; 14] = [
+    408, 429, 500, 501, 502, 503, 504, 505, 506, 507, 508, 509, 510, 511,
+];
+
 /// Which answers are retried.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -125,7 +140,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            statuses: &[429, 500, 502, 503, 504],
+            statuses: &RETRIED_STATUSES,
             max_attempts: 6,
             base_delay: Duration::from_millis(500),
             budget: None,
@@ -150,7 +165,11 @@ pub struct Http {
     proxied: OnceLock<std::result::Result<reqwest::blocking::Client, String>>,
     direct: OnceLock<std::result::Result<reqwest::blocking::Client, String>>,
     budget: Duration,
+    memory: OnceLock<Memory>,
 }
+
+/// The shortest time worth one more attempt at the end of a budget.
+const MIN_ATTEMPT: Duration = Duration::from_millis(250);
 
 impl Default for Http {
     fn default() -> Self {
@@ -215,7 +234,16 @@ impl Http {
             proxied: OnceLock::new(),
             direct: OnceLock::new(),
             budget: default_budget(),
+            memory: OnceLock::new(),
         }
+    }
+
+    /// Keeps the memory of network failures in `dir` (`None`: none) instead
+    /// of `<cache>/network`.
+    pub fn with_failure_memory(self, dir: Option<std::path::PathBuf>) -> Http {
+        let memory = OnceLock::new();
+        let _ = memory.set(Memory::at(dir));
+        Http { memory, ..self }
     }
 
     /// The total time budget of one request.
@@ -234,8 +262,13 @@ impl Http {
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(Duration::from_secs(10).min(self.budget))
                 .user_agent(concat!("entra-cred/", env!("CARGO_PKG_VERSION")));
-            if loopback {
-                b = b.no_proxy();
+            // The proxy is chosen by `crate::proxy` (the same rules as curl), so
+            // that errors can name it; the direct client never uses one.
+            b = b.no_proxy();
+            if !loopback {
+                b = b.proxy(reqwest::Proxy::custom(|u| {
+                    crate::proxy::for_url(u).map(|p| p.url)
+                }));
             }
             b.build().map_err(|e| e.to_string())
         });
@@ -245,30 +278,73 @@ impl Http {
     }
 
     /// Sends `req`, retrying as `policy` says. Non-retried statuses (2xx, 4xx)
-    /// come back as `Ok`; a retried status that persists, a timeout or an
-    /// unreachable host is [`Error::Network`].
+    /// come back as `Ok`; a retried status that persists, a timeout, an
+    /// unreachable host, a host name that does not exist or an untrusted
+    /// certificate is [`Error::Network`]. A host that failed a moment ago is
+    /// not made to cost a whole budget again (see [`crate::outage`]).
     pub fn send(&self, req: &Request, policy: &RetryPolicy) -> Result<Response> {
         let url = check_url(&req.url, req.allow_plain_http)?;
         let shown = redact_url(&url);
         let host = url.host_str().unwrap_or("").to_string();
-        let client = self.client(is_loopback_host(&host))?;
+        // Loopback hosts and local identity endpoints never go through a proxy.
+        let direct = req.allow_plain_http || is_loopback_host(&host);
+        let proxy = if direct {
+            None
+        } else {
+            crate::proxy::for_url(&url)
+        };
+        let proxy_shown = proxy.as_ref().map(|p| p.shown());
+        // Name the proxy when it is what failed.
+        let what = match &proxy_shown {
+            Some(p) => format!("{shown} through the proxy {p}"),
+            None => shown.clone(),
+        };
+        let client = self.client(direct)?;
         let budget = policy.budget.unwrap_or(self.budget);
+        let endpoint = endpoint_of(&url);
+        let memory = self.memory();
+        let mut max_attempts = policy.max_attempts;
+        let mut attempt_cap = budget;
+        let mut remembered = false;
+        match memory.advice(&endpoint, proxy_shown.as_deref(), crate::timefmt::now()) {
+            Advice::Normal => {}
+            Advice::Skip(o) => {
+                return Err(Error::Network(format!(
+                    "{what}: {} (it failed {} s ago; not asked again within {} s of a failure)",
+                    o.reason,
+                    (crate::timefmt::now() - o.last).max(0),
+                    crate::outage::SKIP_FOR
+                )));
+            }
+            Advice::QuickTry(o) => {
+                info!(
+                    "{endpoint} failed {} s ago ({}): one quick try, no retries",
+                    crate::timefmt::now() - o.last,
+                    o.reason
+                );
+                max_attempts = 1;
+                attempt_cap = crate::outage::QUICK_TRY.min(budget);
+                remembered = true;
+            }
+        }
         let start = Instant::now();
         let mut attempt = 0u32;
         let mut delay = policy.base_delay;
         let mut last = String::new();
+        let mut last_transport;
+        let mut last_subject = what.clone();
         loop {
             attempt += 1;
             let remaining = budget.saturating_sub(start.elapsed());
             if remaining.is_zero() {
                 return Err(Error::Network(format!(
-                    "{shown} did not answer within {} s",
-                    budget.as_secs_f64().round()
+                    "{what} did not answer within {} s (ENTRA_CRED_HTTP_TIMEOUT)",
+                    secs(budget)
                 )));
             }
             let t0 = Instant::now();
-            let outcome = self.once(client, req, &url, remaining);
-            let last_attempt = attempt >= policy.max_attempts;
+            let outcome = self.once(client, req, &url, remaining.min(attempt_cap));
+            let last_attempt = attempt >= max_attempts;
             let wait = match outcome {
                 Ok(resp) => {
                     debug!(
@@ -277,6 +353,11 @@ impl Http {
                         resp.status,
                         t0.elapsed().as_millis()
                     );
+                    if remembered {
+                        // It answers again.
+                        memory.clear(&endpoint, proxy_shown.as_deref());
+                        remembered = false;
+                    }
                     if !policy.statuses.contains(&resp.status) {
                         return Ok(resp);
                     }
@@ -285,6 +366,8 @@ impl Http {
                         .and_then(|v| parse_retry_after(v, crate::timefmt::now()));
                     let detail = error_summary(&resp.body);
                     last = format!("HTTP {}{detail}", resp.status);
+                    last_transport = false;
+                    last_subject.clone_from(&what);
                     let fail = |why: String| {
                         Error::Network(format!(
                             "{shown} answered HTTP {}{detail}{why}",
@@ -292,38 +375,81 @@ impl Http {
                         ))
                     };
                     if last_attempt {
-                        return Err(fail(format!(" after {attempt} attempts")));
+                        return Err(fail(format!(
+                            " ({attempt} attempts in {} s)",
+                            secs(start.elapsed())
+                        )));
                     }
                     match retry_after {
                         Some(ra) if ra > budget.saturating_sub(start.elapsed()) => {
                             return Err(fail(format!(
                                 "; it asks to retry after {} s, beyond this request's {} s budget (ENTRA_CRED_HTTP_TIMEOUT)",
                                 ra.as_secs(),
-                                budget.as_secs()
+                                secs(budget)
                             )));
                         }
                         Some(ra) => ra,
                         None => delay,
                     }
                 }
-                Err(e) => {
-                    debug!("{:?} {shown} -> {e}", req.method);
-                    last.clone_from(&e);
-                    if last_attempt {
+                Err(f) => {
+                    debug!("{:?} {shown} -> {}", req.method, f.text);
+                    let via_proxy = proxy_shown.is_some() && f.kind.at_proxy();
+                    let subject = if via_proxy {
+                        format!(
+                            "the proxy {} (for {shown})",
+                            proxy_shown.as_deref().unwrap_or("")
+                        )
+                    } else {
+                        what.clone()
+                    };
+                    if !f.kind.retryable() {
                         return Err(Error::Network(format!(
-                            "{shown}: {e} (after {attempt} attempts)"
+                            "{subject}: {}{}",
+                            f.text,
+                            f.kind.hint()
+                        )));
+                    }
+                    last.clone_from(&f.text);
+                    last_transport = true;
+                    last_subject.clone_from(&subject);
+                    if last_attempt {
+                        memory.record(
+                            &endpoint,
+                            proxy_shown.as_deref(),
+                            &f.text,
+                            crate::timefmt::now(),
+                        );
+                        return Err(Error::Network(format!(
+                            "{subject}: {} ({attempt} attempt{} in {} s)",
+                            f.text,
+                            if attempt == 1 { "" } else { "s" },
+                            secs(start.elapsed())
                         )));
                     }
                     delay
                 }
             };
             let left = budget.saturating_sub(start.elapsed());
-            if wait >= left {
-                // Sleeping would overrun the budget: one last try right at the end
-                // is pointless, so report now.
+            // Keep time for one more attempt: sleep less rather than give up early.
+            let wait = if wait + MIN_ATTEMPT > left {
+                left.saturating_sub(MIN_ATTEMPT)
+            } else {
+                wait
+            };
+            if left < MIN_ATTEMPT {
+                if last_transport {
+                    memory.record(
+                        &endpoint,
+                        proxy_shown.as_deref(),
+                        &last,
+                        crate::timefmt::now(),
+                    );
+                }
                 return Err(Error::Network(format!(
-                    "{shown} kept failing for {} s (ENTRA_CRED_HTTP_TIMEOUT); last: {last}",
-                    budget.as_secs()
+                    "{last_subject} kept failing for {} s ({attempt} attempts; ENTRA_CRED_HTTP_TIMEOUT={}); last: {last}",
+                    secs(start.elapsed()),
+                    secs(budget)
                 )));
             }
             info!("retrying {shown} in {} ms", wait.as_millis());
@@ -332,13 +458,17 @@ impl Http {
         }
     }
 
+    fn memory(&self) -> &Memory {
+        self.memory.get_or_init(Memory::from_env)
+    }
+
     fn once(
         &self,
         client: &reqwest::blocking::Client,
         req: &Request,
         url: &url::Url,
         timeout: Duration,
-    ) -> std::result::Result<Response, String> {
+    ) -> std::result::Result<Response, Failure> {
         let mut b = match req.method {
             Method::Get => client.get(url.clone()),
             Method::Post => client.post(url.clone()),
@@ -356,7 +486,7 @@ impl Http {
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(body);
         }
-        let resp = b.send().map_err(describe_reqwest)?;
+        let resp = b.send().map_err(|e| classify(&e))?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -371,7 +501,10 @@ impl Http {
         let mut bytes = Vec::new();
         resp.take(MAX_BODY)
             .read_to_end(&mut bytes)
-            .map_err(|e| format!("reading the answer failed: {}", one_line(&e.to_string())))?;
+            .map_err(|e| Failure {
+                kind: FailureKind::Other,
+                text: format!("reading the answer failed: {}", one_line(&e.to_string())),
+            })?;
         Ok(Response {
             status,
             headers,
@@ -380,20 +513,154 @@ impl Http {
     }
 }
 
-fn describe_reqwest(e: reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    // The innermost cause says most ("Connection refused", "dns error").
-    let mut src: &dyn std::error::Error = &e;
-    while let Some(s) = src.source() {
-        src = s;
+/// Why a request got no HTTP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The host name does not exist (DNS: no such name). Not retried.
+    NoSuchHost,
+    /// The name server did not answer (DNS: temporary failure). Retried.
+    DnsUnavailable,
+    /// The server's TLS certificate is not trusted (or not for this name). Not retried.
+    UntrustedCertificate,
+    /// The proxy wants credentials (HTTP 407 to `CONNECT`). Not retried.
+    ProxyAuthRequired,
+    /// The connection was refused, reset or failed otherwise. Retried.
+    Connect,
+    /// No answer in time. Retried.
+    Timeout,
+    /// Anything else on the way (a connection cut mid-answer). Retried.
+    Other,
+}
+
+impl FailureKind {
+    /// Whether retrying may heal it (SPEC.md "Failures").
+    pub fn retryable(self) -> bool {
+        !matches!(
+            self,
+            FailureKind::NoSuchHost
+                | FailureKind::UntrustedCertificate
+                | FailureKind::ProxyAuthRequired
+        )
     }
-    format!("{kind}: {}", one_line(&src.to_string()))
+
+    /// Whether, when a proxy is used, the failure is the proxy's own (the
+    /// connection to it, its name, its answer to `CONNECT`).
+    fn at_proxy(self) -> bool {
+        matches!(
+            self,
+            FailureKind::NoSuchHost
+                | FailureKind::DnsUnavailable
+                | FailureKind::Connect
+                | FailureKind::ProxyAuthRequired
+        )
+    }
+
+    /// What to do, for failures that are not retried.
+    fn hint(self) -> &'static str {
+        match self {
+            FailureKind::NoSuchHost => "; check the host name (and the network's DNS)",
+            FailureKind::UntrustedCertificate => "; the server's certificate is not trusted here: a TLS-inspecting proxy needs its root certificate in the system trust store (SSL_CERT_FILE)",
+            FailureKind::ProxyAuthRequired => "; give the proxy's credentials in the proxy URL",
+            _ => "",
+        }
+    }
+}
+
+/// A request that got no HTTP answer: why, and one line for people.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// Why.
+    pub kind: FailureKind,
+    /// One line (no secrets: it names hosts, never paths or bodies).
+    pub text: String,
+}
+
+/// Classifies a `reqwest` error by its chain of causes.
+fn classify(e: &reqwest::Error) -> Failure {
+    let mut chain: Vec<String> = Vec::new();
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    let mut io_kind = None;
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            io_kind.get_or_insert(io.kind());
+        }
+        chain.push(s.to_string());
+        src = s.source();
+    }
+    let all = chain.join(" | ").to_ascii_lowercase();
+    // The innermost cause says most ("Connection refused", "Name or service not known").
+    let inner = one_line(chain.last().map(String::as_str).unwrap_or(""));
+    let dns = all.contains("dns error") || all.contains("failed to lookup address");
+    let (kind, text) = if dns && is_no_such_name(&all) {
+        (FailureKind::NoSuchHost, format!("no such host ({inner})"))
+    } else if dns {
+        (
+            FailureKind::DnsUnavailable,
+            format!("cannot look up the host name ({inner})"),
+        )
+    } else if all.contains("invalid peer certificate")
+        || all.contains("certificate verify failed")
+        || all.contains("unknownissuer")
+        || all.contains("notvalidforname")
+    {
+        (
+            FailureKind::UntrustedCertificate,
+            format!("untrusted TLS certificate ({inner})"),
+        )
+    } else if all.contains("proxy authorization required") {
+        (
+            FailureKind::ProxyAuthRequired,
+            "the proxy asks for credentials (HTTP 407)".to_string(),
+        )
+    } else if all.contains("tunnel") {
+        // The proxy answered CONNECT with an error (typically 502: it cannot reach the host).
+        (
+            FailureKind::Connect,
+            format!("the proxy did not open a connection to the host ({inner})"),
+        )
+    } else if e.is_timeout() || io_kind == Some(std::io::ErrorKind::TimedOut) {
+        (FailureKind::Timeout, format!("timed out ({inner})"))
+    } else if e.is_connect() {
+        (FailureKind::Connect, format!("cannot connect: {inner}"))
+    } else {
+        (FailureKind::Other, format!("request failed: {inner}"))
+    };
+    Failure { kind, text }
+}
+
+/// Whether a resolver's message says the name does not exist (as opposed to
+/// "the name server did not answer"): glibc, musl, macOS and Windows wording.
+fn is_no_such_name(msg: &str) -> bool {
+    [
+        "name or service not known",
+        "no address associated with hostname",
+        "nodename nor servname provided",
+        "no such host is known",
+        "name does not resolve",
+        "no such host",
+    ]
+    .iter()
+    .any(|m| msg.contains(m))
+}
+
+/// Seconds, rounded to tenths, for messages.
+fn secs(d: Duration) -> String {
+    let t = (d.as_secs_f64() * 10.0).round() / 10.0;
+    if t.fract() == 0.0 {
+        format!("{t:.0}")
+    } else {
+        format!("{t:.1}")
+    }
+}
+
+/// `scheme://host:port` of a URL (the key of the outage memory).
+fn endpoint_of(u: &url::Url) -> String {
+    format!(
+        "{}://{}:{}",
+        u.scheme(),
+        u.host_str().unwrap_or(""),
+        u.port_or_known_default().unwrap_or(0)
+    )
 }
 
 /// `" (AADSTS50020: ...)"` from an error body, when it is Entra-shaped.

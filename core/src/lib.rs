@@ -29,12 +29,15 @@ pub mod http;
 pub mod jwt;
 pub mod kubeconfig;
 pub mod log;
+pub mod outage;
 pub mod paths;
 pub mod protocol;
+pub mod proxy;
 pub mod secret;
 pub mod sources;
 pub mod sts;
 pub mod timefmt;
+pub mod variables;
 
 pub use broker::{Broker, Interaction, Token, TokenRequest};
 pub use config::{Flow, Overrides, Profile};

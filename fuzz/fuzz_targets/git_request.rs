@@ -8,7 +8,8 @@
 mod common;
 
 use entra_cred_core::protocol::git::{
-    git_bool, parse, parse_config_parameters, prompting_forbidden, render_bearer, render_password,
+    git_bool, parse, parse_config_parameters, prompting_forbidden, read_request, render_bearer,
+    render_password,
 };
 use entra_cred_core::secret::Secret;
 use libfuzzer_sys::fuzz_target;
@@ -19,6 +20,23 @@ fn sq(s: &str) -> String {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // Reading stops at the blank line: what is read is a prefix of the input, ends at the
+    // first blank line (or the end), and parses like the whole input.
+    let mut cursor = std::io::Cursor::new(data);
+    match read_request(&mut cursor, 4096) {
+        Ok(req) => {
+            assert!(data.starts_with(req.as_bytes()));
+            let blank = req.ends_with("\n\n")
+                || req.ends_with("\n\r\n")
+                || req == "\n"
+                || req == "\r\n";
+            assert!(blank || req.len() == data.len(), "stopped early: {req:?}");
+            if let (Ok(a), Ok(b)) = (parse(&req), parse(&String::from_utf8_lossy(data))) {
+                assert_eq!(a, b);
+            }
+        }
+        Err(e) => common::assert_error(&e),
+    }
     let text = String::from_utf8_lossy(data);
     let (request, env) = common::split_nul(&text);
     match parse(request) {

@@ -13,13 +13,82 @@
 //! to it), so that reading never probes: it asks the one store that has it.
 //! Access tokens are not here: they live in the cache directory, and a cache
 //! hit never touches the keyring.
+//!
+//! A keyring may hang (a Secret Service that accepts the D-Bus connection and
+//! never answers, as a locked keyring over SSH does). Every keyring call runs
+//! on its own thread and is given up after [`KEYRING_TIMEOUT`]: a secret being
+//! stored then goes to the 0600 file instead (one warning line), so a rotated
+//! refresh token is never lost and no lock is held longer than that. A
+//! keyring that hung is remembered for [`STALL_MEMORY`] seconds in
+//! `<cache>/keyring/stalled-<kind>.json` (no secret in it): stores skip it
+//! meanwhile and go to the file at once.
 
 use crate::cache::file;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::sync::OnceLock;
+use std::time::Duration;
+
+/// How long one keyring call may take before it is given up.
+pub const KEYRING_TIMEOUT: Duration = Duration::from_secs(5);
+/// Seconds a keyring that hung is passed over by stores.
+pub const STALL_MEMORY: i64 = 600;
+
+/// Why a keyring call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KeyringError {
+    /// It answered with an error.
+    Failed(String),
+    /// It did not answer within [`KEYRING_TIMEOUT`].
+    Stalled,
+}
+
+impl std::fmt::Display for KeyringError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyringError::Failed(m) => f.write_str(m),
+            KeyringError::Stalled => {
+                write!(f, "did not answer within {} s", KEYRING_TIMEOUT.as_secs())
+            }
+        }
+    }
+}
+
+/// Runs a keyring call on its own thread and waits at most `timeout` for it.
+/// A call that does not finish in time is left behind (it ends with the process).
+fn bounded<T: Send + 'static>(
+    timeout: Duration,
+    f: impl FnOnce() -> std::result::Result<T, String> + Send + 'static,
+) -> std::result::Result<T, KeyringError> {
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("keyring".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        });
+    if let Err(e) = spawned {
+        return Err(KeyringError::Failed(format!("cannot start a thread: {e}")));
+    }
+    match rx.recv_timeout(timeout) {
+        Ok(r) => r.map_err(KeyringError::Failed),
+        Err(_) => Err(KeyringError::Stalled),
+    }
+}
+
+/// A keyring that hung, remembered.
+#[derive(Serialize, Deserialize)]
+struct Stall {
+    kind: StoreKind,
+    at: i64,
+}
+
+/// One warning line, shown whatever `ENTRA_CRED_LOG` says.
+fn warn_always(msg: &str) {
+    eprintln!("entra-cred [warn] {}", crate::error::one_line(msg));
+}
 
 /// The keyring service name.
 const SERVICE: &str = "entra-cred";
@@ -71,6 +140,8 @@ pub struct SecretStore {
     /// Computed on first use: the hot path never needs it.
     namespace: OnceLock<String>,
     mode: Mode,
+    /// How long one keyring call may take ([`KEYRING_TIMEOUT`]).
+    timeout: Duration,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -96,6 +167,7 @@ impl SecretStore {
             cache_dir: cache_dir.to_path_buf(),
             namespace: OnceLock::new(),
             mode,
+            timeout: KEYRING_TIMEOUT,
         }
     }
 
@@ -128,64 +200,56 @@ impl SecretStore {
         v
     }
 
-    /// The `keyring` crate's entry for the Secret Service or the platform keyring.
-    fn keyring_entry(kind: StoreKind, user: &str) -> std::result::Result<keyring::Entry, String> {
-        match kind {
-            #[cfg(target_os = "linux")]
-            StoreKind::SecretService => {
-                keyring::secret_service::SsCredential::new_with_target(None, SERVICE, user)
-                    .map(|c| keyring::Entry::new_with_credential(Box::new(c)))
-                    .map_err(|e| e.to_string())
-            }
-            #[cfg(any(target_os = "macos", windows))]
-            StoreKind::Native => keyring::Entry::new(SERVICE, user).map_err(|e| e.to_string()),
-            _ => Err("this keyring is not available on this platform".into()),
-        }
-    }
-
     fn keyring_put(
         &self,
         kind: StoreKind,
         key: &str,
         value: &str,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), KeyringError> {
         let user = self.keyring_user(key);
-        match kind {
-            #[cfg(target_os = "linux")]
-            StoreKind::KernelKeyring => kernel::put(true, &user, value),
-            #[cfg(target_os = "linux")]
-            StoreKind::KernelUserKeyring => kernel::put(false, &user, value),
-            _ => Self::keyring_entry(kind, &user)?
-                .set_password(value)
-                .map_err(|e| e.to_string()),
-        }
+        let value = Secret::new(value.to_string());
+        bounded(self.timeout, move || {
+            keyring_op::put(kind, &user, value.expose())
+        })
     }
 
-    fn keyring_get(&self, kind: StoreKind, key: &str) -> std::result::Result<String, String> {
+    fn keyring_get(&self, kind: StoreKind, key: &str) -> std::result::Result<String, KeyringError> {
         let user = self.keyring_user(key);
-        match kind {
-            #[cfg(target_os = "linux")]
-            StoreKind::KernelKeyring => kernel::get(true, &user),
-            #[cfg(target_os = "linux")]
-            StoreKind::KernelUserKeyring => kernel::get(false, &user),
-            _ => Self::keyring_entry(kind, &user)?
-                .get_password()
-                .map_err(|e| e.to_string()),
-        }
+        bounded(self.timeout, move || keyring_op::get(kind, &user))
     }
 
-    fn keyring_delete(&self, kind: StoreKind, key: &str) {
+    fn keyring_delete(&self, kind: StoreKind, key: &str) -> std::result::Result<(), KeyringError> {
         let user = self.keyring_user(key);
-        match kind {
-            #[cfg(target_os = "linux")]
-            StoreKind::KernelKeyring => kernel::delete(true, &user),
-            #[cfg(target_os = "linux")]
-            StoreKind::KernelUserKeyring => kernel::delete(false, &user),
-            _ => {
-                if let Ok(e) = Self::keyring_entry(kind, &user) {
-                    let _ = e.delete_credential();
-                }
-            }
+        bounded(self.timeout, move || {
+            keyring_op::delete(kind, &user);
+            Ok(())
+        })
+    }
+
+    fn stall_path(&self, kind: StoreKind) -> PathBuf {
+        let name = serde_json::to_value(kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "keyring".into());
+        self.cache_dir
+            .join("keyring")
+            .join(format!("stalled-{name}.json"))
+    }
+
+    /// Whether `kind` hung a moment ago (then stores pass it over).
+    fn recently_stalled(&self, kind: StoreKind) -> bool {
+        let now = crate::timefmt::now();
+        file::read_json::<Stall>(&self.stall_path(kind))
+            .is_some_and(|s| s.kind == kind && s.at <= now && now - s.at < STALL_MEMORY)
+    }
+
+    fn remember_stall(&self, kind: StoreKind) {
+        let s = Stall {
+            kind,
+            at: crate::timefmt::now(),
+        };
+        if let Err(e) = file::write_json(&self.stall_path(kind), &s) {
+            crate::debug!("cannot remember that the keyring hung: {e}");
         }
     }
 
@@ -194,20 +258,42 @@ impl SecretStore {
     pub fn put(&self, key: &str, value: &Secret<String>) -> Result<StoreKind> {
         if self.mode != Mode::File {
             let mut last_err = String::new();
+            let mut stalled = false;
             for kind in self.keyring_candidates() {
+                if self.recently_stalled(kind) {
+                    warn_always(&format!(
+                        "the {} did not answer a moment ago: keeping the secret in a 0600 file in the cache directory instead",
+                        kind.name()
+                    ));
+                    stalled = true;
+                    break;
+                }
                 match self.keyring_put(kind, key, value.expose()) {
                     Ok(()) => {
                         let _ = std::fs::remove_file(self.file_path(key));
                         crate::debug!("secret {key} kept in the {}", kind.name());
                         return Ok(kind);
                     }
+                    Err(KeyringError::Stalled) => {
+                        // Given up for this call: the file store, at once (SPEC.md "Token cache").
+                        self.remember_stall(kind);
+                        warn_always(&format!(
+                            "the {} did not answer within {} s: keeping the secret in a 0600 file in the cache directory instead",
+                            kind.name(),
+                            self.timeout.as_secs()
+                        ));
+                        stalled = true;
+                        break;
+                    }
                     Err(e) => {
                         crate::debug!("{} not usable: {e}", kind.name());
-                        last_err = e;
+                        last_err = e.to_string();
                     }
                 }
             }
-            if self.mode == Mode::Keyring {
+            // A keyring that hung: the file, even with ENTRA_CRED_KEYRING=keyring, so that a
+            // rotated refresh token is never lost.
+            if self.mode == Mode::Keyring && !stalled {
                 return Err(Error::Config(format!(
                     "ENTRA_CRED_KEYRING=keyring, but no keyring is usable here ({})",
                     crate::error::one_line(&last_err)
@@ -229,6 +315,15 @@ impl SecretStore {
             StoreKind::File => file::read_json::<FileSecret>(&self.file_path(key)).map(|f| f.value),
             k => match self.keyring_get(k, key) {
                 Ok(v) => Some(Secret::new(v)),
+                Err(KeyringError::Stalled) => {
+                    self.remember_stall(k);
+                    warn_always(&format!(
+                        "the {} did not answer within {} s: the secret kept there cannot be read now (unlock the keyring, or sign in again)",
+                        k.name(),
+                        self.timeout.as_secs()
+                    ));
+                    None
+                }
                 Err(e) => {
                     crate::debug!("secret {key} not found in the {}: {e}", k.name());
                     None
@@ -247,7 +342,73 @@ impl SecretStore {
                 kinds.push(StoreKind::KernelUserKeyring);
             }
             for kind in kinds {
-                self.keyring_delete(kind, key);
+                if self.recently_stalled(kind) {
+                    continue;
+                }
+                if self.keyring_delete(kind, key) == Err(KeyringError::Stalled) {
+                    self.remember_stall(kind);
+                    warn_always(&format!(
+                        "the {} did not answer within {} s: a copy of the secret may remain there",
+                        kind.name(),
+                        self.timeout.as_secs()
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The keyring calls themselves (run on a bounded thread by [`SecretStore`]).
+mod keyring_op {
+    use super::{StoreKind, SERVICE};
+
+    /// The `keyring` crate's entry for the Secret Service or the platform keyring.
+    fn entry(kind: StoreKind, user: &str) -> std::result::Result<keyring::Entry, String> {
+        match kind {
+            #[cfg(target_os = "linux")]
+            StoreKind::SecretService => {
+                keyring::secret_service::SsCredential::new_with_target(None, SERVICE, user)
+                    .map(|c| keyring::Entry::new_with_credential(Box::new(c)))
+                    .map_err(|e| e.to_string())
+            }
+            #[cfg(any(target_os = "macos", windows))]
+            StoreKind::Native => keyring::Entry::new(SERVICE, user).map_err(|e| e.to_string()),
+            _ => Err("this keyring is not available on this platform".into()),
+        }
+    }
+
+    pub fn put(kind: StoreKind, user: &str, value: &str) -> Result<(), String> {
+        match kind {
+            #[cfg(target_os = "linux")]
+            StoreKind::KernelKeyring => super::kernel::put(true, user, value),
+            #[cfg(target_os = "linux")]
+            StoreKind::KernelUserKeyring => super::kernel::put(false, user, value),
+            _ => entry(kind, user)?
+                .set_password(value)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    pub fn get(kind: StoreKind, user: &str) -> Result<String, String> {
+        match kind {
+            #[cfg(target_os = "linux")]
+            StoreKind::KernelKeyring => super::kernel::get(true, user),
+            #[cfg(target_os = "linux")]
+            StoreKind::KernelUserKeyring => super::kernel::get(false, user),
+            _ => entry(kind, user)?.get_password().map_err(|e| e.to_string()),
+        }
+    }
+
+    pub fn delete(kind: StoreKind, user: &str) {
+        match kind {
+            #[cfg(target_os = "linux")]
+            StoreKind::KernelKeyring => super::kernel::delete(true, user),
+            #[cfg(target_os = "linux")]
+            StoreKind::KernelUserKeyring => super::kernel::delete(false, user),
+            _ => {
+                if let Ok(e) = entry(kind, user) {
+                    let _ = e.delete_credential();
+                }
             }
         }
     }
@@ -311,6 +472,7 @@ mod tests {
             cache_dir: d.path().to_path_buf(),
             namespace: OnceLock::new(),
             mode: Mode::File,
+            timeout: KEYRING_TIMEOUT,
         };
         let kind = s.put("rt-x", &Secret::new("v1".into())).expect("put");
         assert_eq!(kind, StoreKind::File);
@@ -320,5 +482,34 @@ mod tests {
         );
         s.delete("rt-x");
         assert!(s.get("rt-x", kind).is_none());
+    }
+
+    #[test]
+    fn keyring_calls_are_bounded() {
+        let t = std::time::Instant::now();
+        let r: std::result::Result<(), KeyringError> = bounded(Duration::from_millis(200), || {
+            std::thread::sleep(Duration::from_secs(30));
+            Ok(())
+        });
+        assert_eq!(r, Err(KeyringError::Stalled));
+        assert!(t.elapsed() < Duration::from_secs(2));
+        assert_eq!(bounded(Duration::from_secs(5), || Ok(7)), Ok(7));
+        assert_eq!(
+            bounded::<()>(Duration::from_secs(5), || Err("locked".into())),
+            Err(KeyringError::Failed("locked".into()))
+        );
+    }
+
+    #[test]
+    fn stalls_are_remembered_briefly() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = SecretStore::new(d.path());
+        assert!(!s.recently_stalled(StoreKind::SecretService));
+        s.remember_stall(StoreKind::SecretService);
+        assert!(s.recently_stalled(StoreKind::SecretService));
+        assert!(!s.recently_stalled(StoreKind::KernelKeyring));
+        assert!(s
+            .stall_path(StoreKind::SecretService)
+            .ends_with("keyring/stalled-secret-service.json"));
     }
 }

@@ -109,6 +109,35 @@ pub fn parse(input: &str) -> Result<GitRequest> {
     Ok(r)
 }
 
+/// Reads git's request from `input`: lines up to and including the blank
+/// line that ends it, or to the end of the input, at most `limit` bytes. It
+/// does not wait for the end of the input after the blank line (git may keep
+/// stdin open until it has the answer). Not UTF-8, or longer than `limit`:
+/// an input error.
+pub fn read_request(input: &mut impl std::io::BufRead, limit: usize) -> Result<String> {
+    use std::io::{BufRead, Read};
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let start = buf.len();
+        let n = input
+            .by_ref()
+            .take((limit + 1 - start.min(limit)) as u64)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::Input(format!("cannot read git's request: {e}")))?;
+        if buf.len() > limit {
+            return Err(Error::Input(format!(
+                "git's request is longer than {} KiB",
+                limit / 1024
+            )));
+        }
+        let line = &buf[start..];
+        if n == 0 || line == b"\n" || line == b"\r\n" {
+            break;
+        }
+    }
+    String::from_utf8(buf).map_err(|_| Error::Input("git's request is not UTF-8 text".into()))
+}
+
 /// A value that can be written as one protocol line.
 fn check_value(what: &str, v: &str) -> Result<()> {
     if v.is_empty() || v.contains(['\n', '\r', '\0']) {
@@ -292,6 +321,37 @@ mod tests {
         // Fuzz (git_request): `path=/` is no path, not an empty one.
         assert_eq!(parse("path=/\n").expect("p").path, None);
         assert_eq!(parse("path=//a\n").expect("p").path.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn the_request_ends_at_its_blank_line() {
+        use std::io::{Cursor, Read};
+        // Everything after the blank line stays unread (git may not close stdin).
+        let mut c = Cursor::new(b"protocol=https\nhost=dev.azure.com\n\nnext=1\n".to_vec());
+        let r = read_request(&mut c, 1024).expect("read");
+        assert_eq!(r, "protocol=https\nhost=dev.azure.com\n\n");
+        let mut rest = String::new();
+        c.read_to_string(&mut rest).expect("rest");
+        assert_eq!(rest, "next=1\n");
+        // CRLF, end of input without a blank line, empty input.
+        let r = read_request(&mut Cursor::new(b"host=a\r\n\r\nx".to_vec()), 1024).expect("r");
+        assert_eq!(r, "host=a\r\n\r\n");
+        let r = read_request(&mut Cursor::new(b"host=a".to_vec()), 1024).expect("r");
+        assert_eq!(parse(&r).expect("p").host.as_deref(), Some("a"));
+        assert_eq!(
+            read_request(&mut Cursor::new(Vec::new()), 1024).expect("r"),
+            ""
+        );
+        // Too long, not UTF-8.
+        assert!(read_request(&mut Cursor::new(vec![b'a'; 2000]), 1024).is_err());
+        assert!(read_request(&mut Cursor::new(b"host=\xff\n\n".to_vec()), 1024).is_err());
+        // A pipe that stays open after the blank line: answered without waiting.
+        let (r, mut w) = std::io::pipe().expect("pipe");
+        std::io::Write::write_all(&mut w, b"host=a\n\n").expect("write");
+        let mut br = std::io::BufReader::new(r);
+        let got = read_request(&mut br, 1024).expect("read");
+        assert_eq!(got, "host=a\n\n");
+        drop(w);
     }
 
     #[test]

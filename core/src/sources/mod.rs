@@ -179,7 +179,7 @@ pub fn resolve(profile: &Profile, cache: &Cache) -> Result<(Source, String)> {
                 )
             } else if let Some(ci) = ci_federation(profile) {
                 ci
-            } else if let Some((host, why)) = managed_identity::detect(cache) {
+            } else if let Some((host, why)) = managed_identity::detect(profile, cache) {
                 (Source::ManagedIdentity(host), format!("auto: {why}"))
             } else {
                 // No file read here: this runs on every cache hit.
@@ -221,4 +221,70 @@ fn ci_federation(profile: &Profile) -> Option<(Source, String)> {
     } else {
         None
     }
+}
+
+/// Whether a person can answer a sign-in prompt for a request made with `interaction`.
+pub fn person_can_answer(interaction: crate::broker::Interaction) -> bool {
+    use crate::broker::Interaction;
+    use std::io::IsTerminal;
+    match interaction {
+        Interaction::Never => false,
+        Interaction::Always => true,
+        Interaction::IfPossible => std::io::stderr().is_terminal(),
+    }
+}
+
+/// Whether `profile` can get a token without a person: an application source,
+/// or a cached sign-in (its own, or the same person's for the same authority
+/// and client at another tenant). No request, except `auto`'s bounded
+/// managed identity probe; reads the cache only when the source is a person.
+pub fn can_sign_in_without_person(profile: &Profile, cache: &Cache) -> Result<bool> {
+    let (source, _) = resolve(profile, cache)?;
+    if source.app().is_some() {
+        return Ok(true);
+    }
+    let key = source.session_key(profile);
+    if cache
+        .load_session(&key)
+        .is_some_and(|s| s.refresh_token.is_some())
+    {
+        return Ok(true);
+    }
+    Ok(cache.sessions().into_iter().any(|s| {
+        s.refresh_token.is_some()
+            && s.authority.eq_ignore_ascii_case(&key.authority)
+            && s.client_id.eq_ignore_ascii_case(&key.client_id)
+    }))
+}
+
+/// Exit 3 (with the `entra-cred login` hint) when nothing can sign in without
+/// a person and no person can answer: called before a request that would only
+/// serve a sign-in (such as Azure Repos tenant discovery), so that none is made.
+pub fn require_sign_in_possible(
+    profile: &Profile,
+    cache: &Cache,
+    interaction: crate::broker::Interaction,
+) -> Result<()> {
+    if person_can_answer(interaction) || can_sign_in_without_person(profile, cache)? {
+        return Ok(());
+    }
+    Err(crate::error::Error::InteractionRequired(
+        crate::broker::login_hint(profile),
+    ))
+}
+
+/// What `entra-cred login` may promise after a sign-in: `None` when the
+/// profile's tokens will now come from that sign-in, else why not (`auto`
+/// picks another source on this machine first), so that `login` never claims
+/// what it cannot back.
+pub fn after_sign_in(profile: &Profile, cache: &Cache) -> Result<Option<String>> {
+    let (source, why) = resolve(profile, cache)?;
+    if matches!(source, Source::User(_)) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "profile '{}' takes its tokens from {} on this machine ({why}), not from this sign-in: set flow = \"device-code\" in the profile to use the sign-in",
+        profile.name,
+        source.name()
+    )))
 }

@@ -213,10 +213,13 @@ fn login(o: &Overrides, flow: Option<LoginFlow>, scope: Option<&str>) -> Result<
         .as_ref()
         .and_then(|a| a.tenant.clone())
         .unwrap_or_else(|| profile.tenant.clone());
-    eprintln!(
-        "Signed in as {who} (tenant {tenant}) for profile '{}'. Tokens for any scope now come without a prompt.",
-        profile.name
-    );
+    match entra_cred_core::sources::after_sign_in(&profile, broker.cache())? {
+        None => eprintln!(
+            "Signed in as {who} (tenant {tenant}) for profile '{}'. Tokens for any scope now come without a prompt.",
+            profile.name
+        ),
+        Some(note) => eprintln!("Signed in as {who} (tenant {tenant}), but {note}."),
+    }
     Ok(())
 }
 

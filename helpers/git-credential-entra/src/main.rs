@@ -33,7 +33,7 @@ struct Args {
 }
 
 /// Largest request read from git.
-const MAX_INPUT: u64 = 1 << 20;
+const MAX_INPUT: usize = 1 << 20;
 /// `password_expiry_utc` is this many seconds before the token really expires.
 const EXPIRY_MARGIN: i64 = 180;
 
@@ -57,7 +57,8 @@ fn run(args: Args) -> Result<()> {
         // git's contract: helpers ignore actions they do not know.
         _ => return Ok(()),
     };
-    let input = cli::read_stdin(MAX_INPUT)?;
+    // The request ends at its blank line: answer then, even if stdin stays open.
+    let input = git::read_request(&mut std::io::stdin().lock(), MAX_INPUT)?;
     if action == Action::Store {
         return Ok(()); // Tokens are kept in entra-cred's cache, never from git.
     }
@@ -110,20 +111,22 @@ fn served(req: &GitRequest, flag: Option<&str>) -> Result<Option<Profile>> {
 }
 
 fn get(broker: &Broker, profile: &Profile, req: &GitRequest) -> Result<()> {
+    let interaction = if git::prompting_forbidden(&env_var) {
+        Interaction::Never
+    } else {
+        Interaction::IfPossible
+    };
+    // No tenant discovery when no token could follow it (exit 3 at once).
     let tenant = azure_repos::tenant_for(
         profile,
         req,
         broker.cache(),
         broker.http(),
-        Discovery::Allowed,
+        Discovery::IfSignInPossible(interaction),
     )?;
     let mut treq = TokenRequest::new(DEVOPS_SCOPE);
     treq.tenant = tenant;
-    treq.interaction = if git::prompting_forbidden(&env_var) {
-        Interaction::Never
-    } else {
-        Interaction::IfPossible
-    };
+    treq.interaction = interaction;
     let token = broker.token(profile, &treq)?;
     let left = token.expires_on - now();
     let expiry = token.expires_on - EXPIRY_MARGIN.min(left / 2).max(0);

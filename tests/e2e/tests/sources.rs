@@ -404,7 +404,9 @@ fn managed_identity_imds_auto_probe_and_user_assigned() {
     assert!(why.contains("instance metadata service answered"), "{why}");
     assert!(env.cache_dir().join("imds").join("probe").exists());
     let probes = env.state().count(Endpoint::Imds);
-    assert_eq!(probes, 1, "one probe");
+    // One probe, and one check that the machine has an identity (IMDS answering `Identity not
+    // found` would mean no managed identity for auto).
+    assert_eq!(probes, 2, "one probe, one identity check");
 
     let out = token(&env, ARM).ok();
     let c = verified(&env, &out, "https://management.azure.com");
@@ -412,7 +414,8 @@ fn managed_identity_imds_auto_probe_and_user_assigned() {
         (c.appid.as_str(), c.idtyp.as_str()),
         (imds::SYSTEM_CLIENT_ID, "app")
     );
-    let reqs = imds_token_requests(&env);
+    // The token request (after the identity check).
+    let reqs: Vec<_> = imds_token_requests(&env).into_iter().skip(1).collect();
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].method, "GET");
     assert_eq!(reqs[0].path, imds::IMDS_PATH);
@@ -731,6 +734,8 @@ fn auto_order_and_forced_flow() {
     let (pem, der) = rsa(dir.path(), "app");
     let mut env = TestEnv::new();
     env.state().add_client(APP, "auto-secret-value");
+    // Under auto, AZURE_CLIENT_ID also names the user-assigned identity IMDS must have.
+    env.state().add_managed_identity(APP, None, None);
     env.state().add_client_certificate("cert-only-app", &der);
     env.state().add_federated_credential(APP, ISSUER, SUBJECT);
     let file = env.root().join("fed");
@@ -750,8 +755,8 @@ fn auto_order_and_forced_flow() {
     assert_eq!(status(&env).0, "managed-identity");
     assert_eq!(
         env.state().count(Endpoint::Any),
-        1,
-        "status only probed IMDS"
+        2,
+        "status only probed IMDS (the probe and the identity check)"
     );
 
     // flow = ... forces a source even when another would come first.

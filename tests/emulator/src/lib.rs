@@ -16,6 +16,7 @@
 pub mod faults;
 pub mod http;
 pub mod jwt;
+pub mod netfaults;
 pub mod services;
 pub mod state;
 pub mod util;

@@ -12,6 +12,10 @@
 //! identity's client id, `idtyp` `app`). Answers carry `expires_on` as POSIX seconds in a
 //! string, or with [`State::set_managed_identity_date_expiry`] as an old host's date
 //! (`11/22/2026 1:02:03 AM +00:00`). Counted as `Endpoint::Imds`, `AppService`, `CloudShell`.
+//! [`State::set_imds_without_identity`] makes a VM without a managed identity (400 `Identity
+//! not found` for the system-assigned one). Cloud Shell serves only [`CLOUD_SHELL_AUDIENCES`]
+//! and answers any other resource with its own error shape, 400
+//! `{"error": {"code": "AudienceNotSupported", "message": ...}}`.
 
 use super::Service;
 use crate::faults::Endpoint;
@@ -29,6 +33,18 @@ pub const IMDS_PATH: &str = "/metadata/identity/oauth2/token";
 pub const APP_SERVICE_PATH: &str = "/msi/token";
 /// Cloud Shell token path.
 pub const CLOUD_SHELL_PATH: &str = "/cloudshell/token";
+/// The audiences Cloud Shell issues tokens for (others: 400 `AudienceNotSupported`).
+pub const CLOUD_SHELL_AUDIENCES: [&str; 8] = [
+    "https://management.core.windows.net/",
+    "https://management.azure.com/",
+    "https://graph.microsoft.com/",
+    "https://vault.azure.net",
+    "https://storage.azure.com/",
+    "https://database.windows.net/",
+    "499b84ac-1321-427f-aa17-267ca6975798",
+    "https://ossrdbms-aad.database.windows.net",
+];
+
 /// Client id of the system-assigned identity.
 pub const SYSTEM_CLIENT_ID: &str = "5a0e5d1c-9c3b-4f2e-8a71-3d6b2c1f0e9a";
 
@@ -45,6 +61,8 @@ struct MiData {
     identities: Vec<UserAssigned>,
     header: Option<String>,
     date_expiry: bool,
+    /// A VM without a system-assigned identity: IMDS answers 400 `Identity not found`.
+    no_system_identity: bool,
 }
 
 impl State {
@@ -76,6 +94,12 @@ impl State {
                 .get_or_insert_with(|| format!("ih-{}", random_token(24)))
                 .clone()
         })
+    }
+
+    /// A VM without a (system-assigned) managed identity: IMDS answers a request that names no
+    /// user-assigned identity with 400 `Identity not found`, as Azure does.
+    pub fn set_imds_without_identity(&self, on: bool) {
+        self.with_ext(|d: &mut MiData| d.no_system_identity = on);
     }
 
     /// Answer `expires_on` as a date (`11/22/2026 1:02:03 AM +00:00`) like old hosts.
@@ -131,6 +155,9 @@ fn identity(state: &State, req: &Req, keys: [&str; 3]) -> Result<(String, String
         .filter_map(|(i, k)| req.query.get(*k).map(|v| (i, v.as_str())))
         .collect();
     match given.as_slice() {
+        [] if state.with_ext(|d: &mut MiData| d.no_system_identity) => {
+            Err(bad(400, "Identity not found"))
+        }
         [] => Ok((
             SYSTEM_CLIENT_ID.to_string(),
             guid_from(&format!("oid:{SYSTEM_CLIENT_ID}")),
@@ -255,6 +282,19 @@ fn cloud_shell(state: &State, req: &Req) -> Resp {
     let Some(resource) = req.form.get("resource").filter(|r| !r.is_empty()) else {
         return bad(400, "Required form field 'resource' is missing");
     };
+    if !CLOUD_SHELL_AUDIENCES
+        .iter()
+        .any(|a| a.trim_end_matches('/') == resource.trim_end_matches('/'))
+    {
+        // Cloud Shell's own error shape (not Entra's).
+        return Resp::json(
+            400,
+            &json!({"error": {"code": "AudienceNotSupported", "message": format!(
+                "Audience {resource} is not a supported MSI token audience. Supported audiences: {}",
+                CLOUD_SHELL_AUDIENCES.join(", ")
+            )}}),
+        );
+    }
     answer(
         state,
         SYSTEM_CLIENT_ID,

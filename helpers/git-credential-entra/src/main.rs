@@ -124,6 +124,7 @@ fn get(broker: &Broker, profile: &Profile, req: &GitRequest) -> Result<()> {
     } else {
         Interaction::IfPossible
     };
+    entra_cred_core::cae::apply_challenge(&mut treq, &req.wwwauth);
     let token = broker.token(profile, &treq)?;
     let left = token.expires_on - now();
     let expiry = token.expires_on - EXPIRY_MARGIN.min(left / 2).max(0);

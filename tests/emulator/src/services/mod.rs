@@ -26,6 +26,7 @@
 
 pub mod acr;
 pub mod admin;
+pub mod cae;
 pub mod certs;
 pub mod entra;
 pub mod imds;

@@ -16,11 +16,14 @@
 //! or an error, never a panic (fuzzed by `fuzz/fuzz_targets/cae_challenge.rs`).
 
 use crate::broker::TokenRequest;
+use crate::cache::{file, Cache};
 use crate::error::{one_line, Error, Result};
-use crate::warn;
+use crate::protocol::git::GitRequest;
+use crate::{debug, warn};
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
 use base64::{alphabet, Engine};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The variable that turns the `cp1` declaration off (`0`).
@@ -356,6 +359,93 @@ pub fn unsatisfied(e: Error, claims: Option<&Claims>, scope: &str) -> Error {
             ))
         }
         (e, _) => e,
+    }
+}
+
+// ----- git: a challenge seen by `erase`, answered by the next `get` -------------------------
+
+/// The state kind under which a git challenge waits for the next `get`.
+pub const GIT_KIND: &str = "cae";
+/// A remembered challenge older than this is dropped.
+pub const GIT_MAX_AGE: i64 = 12 * 3600;
+
+/// A claims challenge git handed to `erase` (git 2.47 passes the rejected request's
+/// `WWW-Authenticate` headers there, then fails the command without another `get`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingChallenge {
+    host: String,
+    org: String,
+    claims: String,
+    seen_at: i64,
+}
+
+/// The state file of `git`'s host and organisation.
+fn git_memo(cache: &Cache, git: &GitRequest) -> Option<(std::path::PathBuf, String, String)> {
+    let host = git.host.as_deref()?.to_ascii_lowercase();
+    let org = crate::azure_repos::organisation(&host, git.path.as_deref(), git.username.as_deref())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let path = cache.state_path(GIT_KIND, &format!("{host}/{org}"));
+    Some((path, host, org))
+}
+
+/// git `erase` with a CAE challenge in `wwwauth[]`: keep its claims for the next `get` of the
+/// same host and organisation (whose request will carry only the plain challenge of an
+/// unauthenticated request). Best effort: a failure to write is a debug line.
+pub fn remember_git_challenge(cache: &Cache, git: &GitRequest) {
+    let Some(Ok(claims)) = claims_challenge(&git.wwwauth) else {
+        return;
+    };
+    let Some((path, host, org)) = git_memo(cache, git) else {
+        return;
+    };
+    let memo = PendingChallenge {
+        host,
+        org,
+        claims: claims.to_json(),
+        seen_at: crate::timefmt::now(),
+    };
+    let written =
+        file::ensure_private_dir(cache.dir()).and_then(|_| file::write_json(&path, &memo));
+    match written {
+        Ok(()) => debug!("erase: kept the server's claims challenge for the next get"),
+        Err(e) => debug!("erase: cannot keep the claims challenge: {e}"),
+    }
+}
+
+/// git `get`: the CAE challenge in `wwwauth[]` (see [`apply_challenge`]), else one that `erase`
+/// kept for this host and organisation. Returns whether a kept one was used (then call
+/// [`forget_git_challenge`] once the new token is in hand).
+pub fn apply_git_challenge(req: &mut TokenRequest, cache: &Cache, git: &GitRequest) -> bool {
+    apply_challenge(req, &git.wwwauth);
+    if req.claims.is_some() {
+        return false;
+    }
+    let Some((path, host, org)) = git_memo(cache, git) else {
+        return false;
+    };
+    let Some(memo) = file::read_json::<PendingChallenge>(&path) else {
+        return false;
+    };
+    let age = crate::timefmt::now() - memo.seen_at;
+    let usable = memo.host == host && memo.org == org && (0..GIT_MAX_AGE).contains(&age);
+    match Claims::parse(&memo.claims) {
+        Ok(c) if usable => {
+            debug!("answering the claims challenge that erase kept");
+            req.claims = Some(c);
+            true
+        }
+        _ => {
+            let _ = std::fs::remove_file(&path);
+            false
+        }
+    }
+}
+
+/// Drops the challenge kept for `git`'s host and organisation (it has been answered).
+pub fn forget_git_challenge(cache: &Cache, git: &GitRequest) {
+    if let Some((path, _, _)) = git_memo(cache, git) {
+        let _ = std::fs::remove_file(path);
     }
 }
 

@@ -32,7 +32,7 @@ pub const CAE_VAR: &str = "ENTRA_CRED_CAE";
 /// The claims that declare the `cp1` client capability.
 pub const CP1_CLAIMS: &str = r#"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#;
 
-/// Largest claims text accepted (JSON or base64), from a server or a flag.
+/// Largest claims JSON accepted (its base64 may be twice as long), from a server or a flag.
 pub const MAX_CLAIMS: usize = 16 * 1024;
 
 /// A claims request: a JSON object such as
@@ -57,7 +57,8 @@ impl Claims {
         if s.is_empty() {
             return Err("the claims are empty".into());
         }
-        if s.len() > MAX_CLAIMS {
+        // Base64 is a third longer than the JSON it carries.
+        if s.len() > 2 * MAX_CLAIMS {
             return Err(format!(
                 "the claims are longer than {} KiB",
                 MAX_CLAIMS / 1024
@@ -77,6 +78,12 @@ impl Claims {
             String::from_utf8(bytes)
                 .map_err(|_| "the claims' base64 does not hold UTF-8 text".to_string())?
         };
+        if json.len() > MAX_CLAIMS {
+            return Err(format!(
+                "the claims are longer than {} KiB",
+                MAX_CLAIMS / 1024
+            ));
+        }
         match serde_json::from_str::<Value>(&json) {
             Ok(Value::Object(m)) => Ok(Claims(m)),
             Ok(_) => Err("the claims are not a JSON object".into()),

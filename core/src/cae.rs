@@ -544,6 +544,40 @@ mod tests {
         assert!(Claims::parse(&format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_CLAIMS))).is_err());
     }
 
+    /// The fuzz target's properties (fuzz/fuzz_targets/cae_challenge.rs) on the odd cases.
+    #[test]
+    fn round_trips_and_merges_odd_claims() {
+        for text in [
+            r#"{"access_token":5}"#,
+            r#"{"access_token":{"xms_cc":[1]},"x":[1,1]}"#,
+            r#"{"id_token":null}"#,
+            r#"{}"#,
+            r#"{"a":1e5,"b":"\u00e9\/"}"#,
+        ] {
+            let c = Claims::parse(text).expect(text);
+            assert_eq!(Claims::parse(&c.to_json()).as_ref(), Ok(&c), "{text}");
+            assert_eq!(Claims::parse(&c.to_base64()).as_ref(), Ok(&c), "{text}");
+            let sent: Value =
+                serde_json::from_str(&request_claims(Some(&c), true).expect("cp1")).expect("j");
+            if !c.as_map().contains_key("access_token") {
+                assert_eq!(sent["access_token"]["xms_cc"]["values"][0], "cp1");
+            }
+            for (k, v) in c.as_map() {
+                if !v.is_object() {
+                    assert_eq!(&sent[k.as_str()], v, "{text}");
+                }
+            }
+            match request_claims(Some(&c), false) {
+                Some(s) => assert_eq!(Claims::parse(&s).as_ref(), Ok(&c)),
+                None => assert!(c.is_empty()),
+            }
+        }
+        // Base64 of claims near the limit is accepted (it is a third longer than the JSON).
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_CLAIMS - 10));
+        let c = Claims::parse(&big).expect("at the limit");
+        assert_eq!(Claims::parse(&c.to_base64()).expect("base64"), c);
+    }
+
     #[test]
     fn cae_values() {
         for on in ["", " ", "1", "true", "YES", "on"] {

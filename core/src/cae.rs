@@ -578,6 +578,63 @@ mod tests {
         assert_eq!(Claims::parse(&c.to_base64()).expect("base64"), c);
     }
 
+    /// Pseudo-random header values built from the pieces that matter (a cheap stand-in for the
+    /// fuzz target where nightly is missing): the parser is total and the claims it finds
+    /// read back. `CAE_STRESS=N` runs N rounds instead of 20 000.
+    #[test]
+    fn challenge_parser_stress() {
+        const PIECES: [&str; 22] = [
+            "Bearer",
+            "Basic",
+            " ",
+            ",",
+            "=",
+            "==",
+            "\"",
+            "\\",
+            "error",
+            "insufficient_claims",
+            "claims",
+            "e30=",
+            "eyJhIjpbMV19",
+            "realm",
+            "\t",
+            "é",
+            "{",
+            "}",
+            "a",
+            "-_",
+            "/+",
+            "\r",
+        ];
+        let rounds: u64 = std::env::var("CAE_STRESS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20_000);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..rounds {
+            let len = (next() % 24) as usize;
+            let h: String = (0..len)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            for c in parse_challenges(&h) {
+                assert!(!c.scheme.is_empty(), "{h:?}");
+            }
+            if let Some(Ok(c)) = claims_challenge(&[h.clone()]) {
+                assert_eq!(Claims::parse(&c.to_base64()).as_ref(), Ok(&c), "{h:?}");
+            }
+            if let Ok(c) = Claims::parse(&h) {
+                assert_eq!(Claims::parse(&c.to_json()).as_ref(), Ok(&c), "{h:?}");
+            }
+        }
+    }
+
     #[test]
     fn cae_values() {
         for on in ["", " ", "1", "true", "YES", "on"] {

@@ -626,7 +626,7 @@ mod tests {
             for c in parse_challenges(&h) {
                 assert!(!c.scheme.is_empty(), "{h:?}");
             }
-            if let Some(Ok(c)) = claims_challenge(&[h.clone()]) {
+            if let Some(Ok(c)) = claims_challenge(std::slice::from_ref(&h)) {
                 assert_eq!(Claims::parse(&c.to_base64()).as_ref(), Ok(&c), "{h:?}");
             }
             if let Ok(c) = Claims::parse(&h) {

@@ -293,7 +293,12 @@ impl Broker {
                 self.sign_in(&entra, flow, tenant, &profile.client_id, &req.scope)?
             }
             Some(Err(e)) => {
-                return Err(crate::cae::unsatisfied(e, req.claims.as_ref(), &req.scope))
+                return Err(crate::cae::unsatisfied(
+                    e,
+                    req.claims.as_ref(),
+                    &req.scope,
+                    &profile.name,
+                ))
             }
             None if can_interact => {
                 self.sign_in(&entra, flow, tenant, &profile.client_id, &req.scope)?

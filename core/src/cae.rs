@@ -355,13 +355,18 @@ pub fn apply_challenge(req: &mut TokenRequest, headers: &[String]) {
 /// The error for a refresh that could not satisfy `claims`: Entra's
 /// `interaction_required` (a stronger or newer sign-in is needed) becomes
 /// exit 3 with a hint that carries the claims; anything else is unchanged.
-pub fn unsatisfied(e: Error, claims: Option<&Claims>, scope: &str) -> Error {
+pub fn unsatisfied(e: Error, claims: Option<&Claims>, scope: &str, profile: &str) -> Error {
     match (e, claims) {
         (Error::LoginExpired { context, entra }, Some(c))
             if entra.error == "interaction_required" =>
         {
+            let p = if profile == crate::config::DEFAULT_PROFILE {
+                String::new()
+            } else {
+                format!(" -p {profile}")
+            };
             Error::InteractionRequired(format!(
-                "{context}: {entra}; the resource's claims challenge needs a new sign-in, and no one can answer here: run `entra-cred token --scope {scope} --claims {} > /dev/null` in a terminal",
+                "{context}: {entra}; the resource's claims challenge needs a new sign-in, and no one can answer here: run `entra-cred token{p} --scope {scope} --claims {} > /dev/null` in a terminal",
                 c.to_base64()
             ))
         }
@@ -735,20 +740,26 @@ mod tests {
             Error::from_entra("refreshing the token", ee("interaction_required")),
             Some(&c),
             "s/.default",
+            "work",
         );
         assert_eq!(e.exit_code(), 3);
         assert!(e.to_string().contains("AADSTS50076"));
         assert!(e.to_string().contains(&c.to_base64()));
+        assert!(e
+            .to_string()
+            .contains("entra-cred token -p work --scope s/.default"));
         let e = unsatisfied(
             Error::from_entra("refreshing the token", ee("invalid_grant")),
             Some(&c),
             "s",
+            "default",
         );
         assert_eq!(e.exit_code(), 4);
         let e = unsatisfied(
             Error::from_entra("refreshing the token", ee("interaction_required")),
             None,
             "s",
+            "default",
         );
         assert_eq!(e.exit_code(), 4);
     }

@@ -351,4 +351,36 @@ mod tests {
         assert_eq!(reject_issued_tokens(&st), 1);
         assert!(st.with_ext(|d: &mut Data| d.rejected.contains("tok")));
     }
+
+    #[test]
+    fn cae_revocation_answers_with_the_claims_challenge() {
+        use base64::Engine;
+        let st = State::new(&Options::default());
+        st.add_secret("tok");
+        assert_eq!(cae_revoke_issued_tokens(&st, Some("c1")), 1);
+        let claims = st.with_ext(|d: &mut Data| {
+            assert!(d.cae_rejected.contains("tok"));
+            assert_eq!(d.required_acrs.as_deref(), Some("c1"));
+            d.cae_claims.clone().unwrap()
+        });
+        let r = cae_challenge(&st, "org", &claims);
+        assert_eq!(r.status, 401);
+        let bearer = r
+            .headers
+            .iter()
+            .find(|(k, v)| k == "WWW-Authenticate" && v.starts_with("Bearer "))
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        assert!(bearer.contains("error=\"insufficient_claims\""), "{bearer}");
+        let b64 = bearer
+            .split("claims=\"")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('"');
+        let json = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["access_token"]["acrs"]["value"], "c1");
+    }
 }

@@ -50,6 +50,10 @@ pub struct TokenRequest {
     pub force_refresh: bool,
     /// Serve a cached token only with more than this many seconds left.
     pub min_validity: i64,
+    /// A CAE claims challenge to satisfy: implies a fetch (the cache is not
+    /// read), asks with these claims merged into `cp1`, and the answer replaces
+    /// the cached token.
+    pub claims: Option<crate::cae::Claims>,
 }
 
 impl TokenRequest {
@@ -62,7 +66,13 @@ impl TokenRequest {
             interaction: Interaction::IfPossible,
             force_refresh: false,
             min_validity: DEFAULT_MIN_VALIDITY,
+            claims: None,
         }
+    }
+
+    /// Whether the cache must not answer (`force_refresh`, or claims to satisfy).
+    pub fn forced(&self) -> bool {
+        self.force_refresh || self.claims.is_some()
     }
 }
 
@@ -178,7 +188,7 @@ impl Broker {
         let tenant = req.tenant.clone().unwrap_or_else(|| profile.tenant.clone());
         let slot = Session::slot(&tenant, &req.scope);
 
-        if !req.force_refresh {
+        if !req.forced() {
             if let Some(s) = self.cache.load_session(&key) {
                 if let Some(t) = s.tokens.get(&slot) {
                     if self.fresh(t, req.min_validity, now()) {
@@ -196,7 +206,7 @@ impl Broker {
             .unwrap_or_else(|| Session::new(&key));
         let cached = session.tokens.get(&slot).cloned();
         if let Some(t) = &cached {
-            if !req.force_refresh && self.fresh(t, req.min_validity, now()) {
+            if !req.forced() && self.fresh(t, req.min_validity, now()) {
                 debug!("another process refreshed the token");
                 return Ok(Broker::token_of(t, &session, true, &key));
             }
@@ -208,6 +218,7 @@ impl Broker {
                     http: &self.http,
                     profile,
                     cache: &self.cache,
+                    claims: req.claims.as_ref(),
                 };
                 app.acquire(&ctx, &tenant, &req.scope).map(|r| {
                     let acct = account_from(&r, Some(&source.session_client_id(profile)));
@@ -219,7 +230,7 @@ impl Broker {
         let (resp, account) = match fetched {
             Ok(v) => v,
             Err(Error::Network(m)) => match &cached {
-                Some(t) if !req.force_refresh && t.expires_on - now() > STALE_GRACE => {
+                Some(t) if !req.forced() && t.expires_on - now() > STALE_GRACE => {
                     warn!("could not refresh ({m}); using the cached token, which is still valid");
                     return Ok(Broker::token_of(t, &session, true, &key));
                 }
@@ -248,7 +259,8 @@ impl Broker {
         tenant: &str,
         req: &TokenRequest,
     ) -> Result<(TokenResponse, Account)> {
-        let entra = EntraClient::new(&self.http, &profile.authority);
+        let entra =
+            EntraClient::new(&self.http, &profile.authority).with_claims(req.claims.as_ref());
         let can_interact = match req.interaction {
             Interaction::Never => false,
             Interaction::Always => true,
@@ -280,7 +292,14 @@ impl Broker {
                 warn!("{e}");
                 self.sign_in(&entra, flow, tenant, &profile.client_id, &req.scope)?
             }
-            Some(Err(e)) => return Err(e),
+            Some(Err(e)) => {
+                return Err(crate::cae::unsatisfied(
+                    e,
+                    req.claims.as_ref(),
+                    &req.scope,
+                    &profile.name,
+                ))
+            }
             None if can_interact => {
                 self.sign_in(&entra, flow, tenant, &profile.client_id, &req.scope)?
             }

@@ -1,6 +1,7 @@
 //! The Microsoft Entra ID v2.0 client: the token and device code endpoints,
 //! their answers and their errors.
 
+use crate::cae::Claims;
 use crate::error::{one_line, EntraError, Error, Result};
 use crate::http::{redact_url, Http, Request, RetryPolicy};
 use crate::secret::Secret;
@@ -199,15 +200,49 @@ pub enum TokenOutcome {
 }
 
 /// A client for one authority (`https://login.microsoftonline.com`).
+///
+/// Every request it makes to the token and devicecode endpoints carries the
+/// `claims` parameter of [`crate::cae::request_claims`]: the `cp1` capability
+/// (unless `ENTRA_CRED_CAE=0`) merged with the claims challenge given to
+/// [`EntraClient::with_claims`].
 pub struct EntraClient<'a> {
     http: &'a Http,
     authority: &'a str,
+    claims: Option<&'a Claims>,
 }
 
 impl<'a> EntraClient<'a> {
     /// A client; `authority` has been validated by the configuration.
     pub fn new(http: &'a Http, authority: &'a str) -> Self {
-        EntraClient { http, authority }
+        EntraClient {
+            http,
+            authority,
+            claims: None,
+        }
+    }
+
+    /// The same client, asking for tokens that satisfy a claims challenge.
+    pub fn with_claims(mut self, claims: Option<&'a Claims>) -> Self {
+        self.claims = claims;
+        self
+    }
+
+    /// The `claims` parameter every request carries (`None`: none to send).
+    /// Reads `ENTRA_CRED_CAE` (a bad value is exit 2).
+    pub fn claims_param(&self) -> Result<Option<String>> {
+        Ok(crate::cae::request_claims(
+            self.claims,
+            crate::cae::declared()?,
+        ))
+    }
+
+    /// `form` plus the `claims` parameter (replacing any the caller put there).
+    fn with_claims_param(&self, mut form: Vec<(String, String)>) -> Result<Vec<(String, String)>> {
+        form.retain(|(k, _)| k != "claims");
+        if let Some(c) = self.claims_param()? {
+            form.push(("claims".to_string(), c));
+        }
+        Ok(form)
     }
 
     /// `{authority}/{tenant}/oauth2/v2.0/token`.
@@ -220,8 +255,10 @@ impl<'a> EntraClient<'a> {
         format!("{}/{tenant}/oauth2/v2.0/authorize", self.authority)
     }
 
-    /// POSTs a token request and returns the token or Entra's error.
+    /// POSTs a token request (with the `claims` parameter) and returns the
+    /// token or Entra's error.
     pub fn token_outcome(&self, tenant: &str, form: Vec<(String, String)>) -> Result<TokenOutcome> {
+        let form = self.with_claims_param(form)?;
         let url = self.token_url(tenant);
         let resp = self
             .http
@@ -259,10 +296,10 @@ impl<'a> EntraClient<'a> {
     /// Starts a device code sign-in.
     pub fn device_code(&self, tenant: &str, client_id: &str, scope: &str) -> Result<DeviceCode> {
         let url = format!("{}/{tenant}/oauth2/v2.0/devicecode", self.authority);
-        let form = vec![
+        let form = self.with_claims_param(vec![
             ("client_id".to_string(), client_id.to_string()),
             ("scope".to_string(), scope.to_string()),
-        ];
+        ])?;
         let resp = self
             .http
             .send(&Request::post_form(&url, form), &RetryPolicy::default())?;

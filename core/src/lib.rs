@@ -20,6 +20,7 @@ pub mod acr;
 pub mod azure_repos;
 pub mod broker;
 pub mod cache;
+pub mod cae;
 pub mod cli;
 pub mod cloud;
 pub mod config;

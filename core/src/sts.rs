@@ -387,6 +387,7 @@ fn web_identity_token(
         force_refresh,
         // The token is used at once: the credentials' lifetime is STS's, not the token's.
         min_validity: DEFAULT_MIN_VALIDITY,
+        claims: None,
     };
     match f.token_kind {
         TokenKind::Access => broker.token(profile, &req),

@@ -79,6 +79,9 @@ pub fn sign_in(
         .append_pair("code_challenge", &pkce_challenge(&verifier))
         .append_pair("code_challenge_method", "S256")
         .append_pair("prompt", "select_account");
+    if let Some(claims) = entra.claims_param()? {
+        url.query_pairs_mut().append_pair("claims", &claims);
+    }
     let url = url.to_string();
 
     eprintln!("To sign in, open this page in a browser: {url}");

@@ -10,7 +10,7 @@
 
 use super::Ctx;
 use crate::config::{is_loopback_host, Profile, DEFAULT_CLIENT_ID};
-use crate::entra::{EntraClient, TokenResponse};
+use crate::entra::TokenResponse;
 use crate::error::{one_line, Error, Result};
 use crate::http::{redact_url, Response};
 use crate::secret::Secret;
@@ -171,7 +171,7 @@ pub fn exchange(
         ("client_assertion".into(), assertion.into_inner()),
         ("scope".into(), scope.to_string()),
     ];
-    EntraClient::new(ctx.http, &ctx.profile.authority)
+    ctx.entra()
         .token(tenant, form, context)
         .map_err(|e| match e {
             Error::Entra { context, entra }

@@ -19,7 +19,7 @@
 //! certificate credentials.
 
 use super::{AppSource, Ctx};
-use crate::entra::{EntraClient, TokenResponse};
+use crate::entra::TokenResponse;
 use crate::error::{one_line, Error, Result};
 use crate::secret::Secret;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -365,7 +365,7 @@ impl AppSource for ClientCertificate {
         }
         let alg = AssertionAlg::from_env()?;
         let cred = Credential::load(path, p.certificate_password.as_ref())?;
-        let entra = EntraClient::new(ctx.http, &p.authority);
+        let entra = ctx.entra();
         let assertion = cred.assertion(
             &p.client_id,
             &entra.token_url(tenant),

@@ -1,7 +1,7 @@
 //! Application sign-in with a client secret (`client_credentials`).
 
 use super::{AppSource, Ctx};
-use crate::entra::{EntraClient, TokenResponse};
+use crate::entra::TokenResponse;
 use crate::error::{Error, Result};
 
 /// The client secret source.
@@ -27,6 +27,6 @@ impl AppSource for ClientSecret {
             ("client_secret".into(), secret.expose().clone()),
             ("scope".into(), scope.to_string()),
         ];
-        EntraClient::new(ctx.http, &p.authority).token(tenant, form, "client secret sign-in")
+        ctx.entra().token(tenant, form, "client secret sign-in")
     }
 }

@@ -33,6 +33,17 @@ pub struct Ctx<'a> {
     pub profile: &'a Profile,
     /// The cache (for sources that keep state, e.g. the IMDS probe result).
     pub cache: &'a Cache,
+    /// A CAE claims challenge the token must satisfy (sources that ask Entra
+    /// pass it on through [`Ctx::entra`]; managed identity and the Azure CLI
+    /// cannot, and fetch a new token without it).
+    pub claims: Option<&'a crate::cae::Claims>,
+}
+
+impl<'a> Ctx<'a> {
+    /// An Entra client for the profile's authority that carries the claims challenge.
+    pub fn entra(&self) -> crate::entra::EntraClient<'a> {
+        crate::entra::EntraClient::new(self.http, &self.profile.authority).with_claims(self.claims)
+    }
 }
 
 /// A source that obtains tokens without a person and without a refresh

@@ -3,7 +3,7 @@
 //! every request.
 
 use super::{AppSource, Ctx};
-use crate::entra::{EntraClient, TokenResponse};
+use crate::entra::TokenResponse;
 use crate::error::{Error, Result};
 
 /// The workload identity source.
@@ -41,6 +41,6 @@ impl AppSource for WorkloadIdentity {
             ("client_assertion".into(), assertion.to_string()),
             ("scope".into(), scope.to_string()),
         ];
-        EntraClient::new(ctx.http, &p.authority).token(tenant, form, "workload identity sign-in")
+        ctx.entra().token(tenant, form, "workload identity sign-in")
     }
 }

@@ -8,6 +8,7 @@ mod status;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use entra_cred_core::broker::{scope_for_resource, Interaction, TokenRequest};
 use entra_cred_core::cache::Cache;
+use entra_cred_core::cae::Claims;
 use entra_cred_core::cli;
 use entra_cred_core::config::{Config, Flow, Overrides};
 use entra_cred_core::timefmt::{human_remaining, now, rfc3339};
@@ -48,6 +49,10 @@ enum Cmd {
     Token {
         #[command(flatten)]
         target: Target,
+        /// A CAE claims challenge to satisfy (its JSON, or the base64 from the
+        /// WWW-Authenticate header): bypasses the cache and replaces the cached token.
+        #[arg(long, value_name = "CLAIMS")]
+        claims: Option<String>,
         /// Output format.
         #[arg(long, short = 'o', value_enum, default_value_t = TokenOutput::Token)]
         output: TokenOutput,
@@ -146,7 +151,11 @@ fn run(args: Cli) -> Result<()> {
         Cmd::Inspect { token, output } => inspect::run(token.as_deref(), *output),
         Cmd::Status { output } => status::run(&o, *output),
         Cmd::Login { flow, scope } => login(&o, *flow, scope.as_deref()),
-        Cmd::Token { target, output } => token(&o, target, *output),
+        Cmd::Token {
+            target,
+            claims,
+            output,
+        } => token(&o, target, claims.as_deref(), *output),
         Cmd::Refresh { scope } => refresh(&o, scope.as_deref()),
         Cmd::Logout { all } => logout(&o, *all),
         Cmd::Setup { tool } => {
@@ -223,7 +232,7 @@ fn login(o: &Overrides, flow: Option<LoginFlow>, scope: Option<&str>) -> Result<
     Ok(())
 }
 
-fn token(o: &Overrides, target: &Target, output: TokenOutput) -> Result<()> {
+fn token(o: &Overrides, target: &Target, claims: Option<&str>, output: TokenOutput) -> Result<()> {
     let scope = match (&target.scope, &target.resource) {
         (Some(s), _) => s.trim().to_string(),
         (None, Some(r)) => scope_for_resource(r),
@@ -235,9 +244,18 @@ fn token(o: &Overrides, target: &Target, output: TokenOutput) -> Result<()> {
                 .into(),
         ));
     }
+    let claims = claims
+        .map(|c| Claims::parse(c).map_err(|m| Error::Input(format!("--claims: {m}"))))
+        .transpose()?;
     let config = Config::load()?;
     let profile = config.profile(o)?;
-    let t = broker()?.token(&profile, &TokenRequest::new(scope))?;
+    let t = broker()?.token(
+        &profile,
+        &TokenRequest {
+            claims,
+            ..TokenRequest::new(scope)
+        },
+    )?;
     match output {
         TokenOutput::Token => cli::print(&format!("{}\n", t.access_token.expose())),
         TokenOutput::Json => {

@@ -6,6 +6,7 @@ use clap::Parser;
 use entra_cred_core::azure_repos::{self, Discovery, DEVOPS_SCOPE};
 use entra_cred_core::broker::{Interaction, TokenRequest};
 use entra_cred_core::cache::Cache;
+use entra_cred_core::cae;
 use entra_cred_core::cli;
 use entra_cred_core::config::{env_var, split_hosts, Config, HostKind, Overrides, Profile};
 use entra_cred_core::protocol::git::{self, GitRequest};
@@ -127,7 +128,11 @@ fn get(broker: &Broker, profile: &Profile, req: &GitRequest) -> Result<()> {
     let mut treq = TokenRequest::new(DEVOPS_SCOPE);
     treq.tenant = tenant;
     treq.interaction = interaction;
+    let kept = cae::apply_git_challenge(&mut treq, broker.cache(), req);
     let token = broker.token(profile, &treq)?;
+    if kept {
+        cae::forget_git_challenge(broker.cache(), req);
+    }
     let left = token.expires_on - now();
     let expiry = token.expires_on - EXPIRY_MARGIN.min(left / 2).max(0);
     let answer = if req.has_capability("authtype") {
@@ -164,6 +169,7 @@ fn erase(broker: &Broker, profile: &Profile, req: &GitRequest) -> Result<()> {
         Discovery::Offline,
     )?);
     tenants.dedup();
+    cae::remember_git_challenge(broker.cache(), req);
     let mut forgot = false;
     for t in &tenants {
         forgot |= broker.forget_token(profile, t.as_deref(), DEVOPS_SCOPE)?;

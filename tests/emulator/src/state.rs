@@ -567,7 +567,23 @@ impl State {
         tid: &str,
         scp: Option<&str>,
     ) -> (String, u64) {
-        let lifetime = self.token_lifetime();
+        self.mint_access_token_with(who, client_id, aud, tid, scp, &Value::Null, None)
+    }
+
+    /// [`State::mint_access_token`] with `extra` claims (an object: `xms_cc`, `acrs`, ...) and
+    /// a lifetime other than the configured one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn mint_access_token_with(
+        &self,
+        who: &Principal,
+        client_id: &str,
+        aud: &str,
+        tid: &str,
+        scp: Option<&str>,
+        extra: &Value,
+        lifetime: Option<u64>,
+    ) -> (String, u64) {
+        let lifetime = lifetime.unwrap_or_else(|| self.token_lifetime());
         let now = now_secs();
         let mut claims = json!({
             "aud": aud,
@@ -599,6 +615,11 @@ impl State {
                 claims["roles"] = json!(["Emulator.Default"]);
                 claims["idtyp"] = json!("app");
                 claims["appidacr"] = json!("1");
+            }
+        }
+        if let Value::Object(m) = extra {
+            for (k, v) in m {
+                claims[k.as_str()] = v.clone();
             }
         }
         let token = self.sign(&claims);

@@ -14,7 +14,8 @@
 //! | `POST /_emulator/clients` | `{"client_id":"..","client_secret":".."}` register a client |
 //! | `POST /_emulator/certificates` | `{"client_id":"..","certificate":"<PEM or base64 DER>"}` register a certificate credential (assertions must then be signed with it) |
 //! | `POST /_emulator/federated` | `{"client_id","issuer","subject"}` trust a federated credential |
-//! | `POST /_emulator/config` | any of `{"token_lifetime":s,"device_interval":s,"device_approval":"after:N|never|decline|expire|slow-down","refresh_token_grace":s,"clock_offset":s}` (`clock_offset`: seconds the `Date` header is off) |
+//! | `POST /_emulator/config` | any of `{"token_lifetime":s,"device_interval":s,"device_approval":"after:N|never|decline|expire|slow-down","refresh_token_grace":s,"clock_offset":s,"cae_token_lifetime":s}` (`clock_offset`: seconds the `Date` header is off) |
+//! | `POST /_emulator/repos/revoke` | Azure Repos answers every token issued so far with a CAE `insufficient_claims` challenge; `{"acrs":"c1"}` demands that authentication context instead of a newer token |
 //! | `GET /_emulator/secrets` | every secret issued so far (JSON array) |
 //! | `GET /_emulator/kube-ca` | the PEM of the CA that signed the Kubernetes API's TLS certificate |
 //! | `POST /_emulator/reset` | back to the start-up state |
@@ -83,6 +84,18 @@ pub fn handle(state: &State, req: &Req) -> Resp {
         ("POST", "approve") => {
             state.approve_all_device_codes();
             done()
+        }
+        ("POST", "repos/revoke") => {
+            let v = if req.body.is_empty() {
+                Value::Null
+            } else {
+                match req.json() {
+                    Ok(v) => v,
+                    Err(e) => return bad(&e),
+                }
+            };
+            let n = super::repos::cae_revoke_issued_tokens(state, str_field(&v, "acrs"));
+            Resp::json(200, &json!({"ok": true, "revoked": n}))
         }
         ("POST", "reset") => {
             state.reset();
@@ -161,6 +174,9 @@ pub fn handle(state: &State, req: &Req) -> Resp {
             }
             if let Some(s) = v.get("clock_offset").and_then(Value::as_i64) {
                 state.set_clock_offset(s);
+            }
+            if let Some(s) = v.get("cae_token_lifetime").and_then(Value::as_u64) {
+                super::cae::set_cae_token_lifetime(state, s);
             }
             done()
         }

@@ -1,7 +1,7 @@
 //! Entra ID (Azure AD) v2.0 endpoints: token, devicecode, authorize, openid-configuration.
 //! The admin API (`/_emulator/...`) shares this listener.
 
-use super::Service;
+use super::{cae, Service};
 use crate::faults::{entra_error_body, Endpoint};
 use crate::http::{encode_form, Req, Resp};
 use crate::jwt;
@@ -216,8 +216,16 @@ fn client_credentials(state: &State, req: &Req, tenant: &str) -> Resp {
         client_id: client_id.clone(),
         oid: guid_from(&client_id),
     };
-    let (at, exp) =
-        state.mint_access_token(&who, &client_id, &audience_of_scope(scope), &tid, None);
+    let asked = cae::requested(req);
+    let (at, exp) = state.mint_access_token_with(
+        &who,
+        &client_id,
+        &audience_of_scope(scope),
+        &tid,
+        None,
+        &cae::token_claims(&asked, &asked.acrs),
+        cae::lifetime(state, &asked),
+    );
     ok(
         req,
         json!({
@@ -330,7 +338,9 @@ fn check_assertion(
     Ok(())
 }
 
-/// The answer to a successful user grant.
+/// The answer to a successful user grant. `session_acrs`: the authentication contexts the
+/// sign-in satisfied (kept with the new refresh token); `token_acrs`: those the token carries.
+#[allow(clippy::too_many_arguments)]
 fn user_tokens(
     state: &State,
     req: &Req,
@@ -338,20 +348,26 @@ fn user_tokens(
     client_id: &str,
     tenant: &str,
     scope: &str,
+    session_acrs: &[String],
+    token_acrs: &[String],
 ) -> Resp {
     let tid = if is_guid(tenant) {
         tenant.to_ascii_lowercase()
     } else {
         user.home_tenant.clone()
     };
-    let (at, exp) = state.mint_access_token(
+    let asked = cae::requested(req);
+    let (at, exp) = state.mint_access_token_with(
         &Principal::User(user.clone()),
         client_id,
         &audience_of_scope(scope),
         &tid,
         Some(&scp_of_scope(scope)),
+        &cae::token_claims(&asked, token_acrs),
+        cae::lifetime(state, &asked),
     );
     let rt = state.mint_refresh_token(user, client_id);
+    cae::set_session_acrs(state, &rt, session_acrs);
     let id = state.mint_id_token(user, client_id, &tid);
     let client_info = b64url(
         json!({"uid": user.oid, "utid": user.home_tenant})
@@ -381,6 +397,18 @@ fn refresh(state: &State, req: &Req, tenant: &str) -> Resp {
         return missing(req, "client_id");
     };
     let scope = nonempty(req, "scope").unwrap_or("openid profile offline_access");
+    let asked = cae::requested(req);
+    let session_acrs = cae::session_acrs(state, rt);
+    let lacking = cae::missing(&asked.acrs, &session_acrs);
+    if !lacking.is_empty() && state.lock().refresh_tokens.contains_key(rt) {
+        return err(
+            req,
+            400,
+            "interaction_required",
+            50076,
+            &format!("Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access this resource (authentication context {}).", lacking.join(", ")),
+        );
+    }
     let user = {
         let mut g = state.lock();
         let grace = g.cfg.refresh_token_grace;
@@ -424,7 +452,16 @@ fn refresh(state: &State, req: &Req, tenant: &str) -> Resp {
         }
         entry.user.clone()
     };
-    user_tokens(state, req, &user, client_id, tenant, scope)
+    user_tokens(
+        state,
+        req,
+        &user,
+        client_id,
+        tenant,
+        scope,
+        &session_acrs,
+        &asked.acrs,
+    )
 }
 
 fn expired_rt(req: &Req) -> Resp {
@@ -485,7 +522,8 @@ fn device_code_grant(state: &State, req: &Req, tenant: &str) -> Resp {
     match outcome {
         Outcome::Ok(scope) => {
             let user = state.user();
-            user_tokens(state, req, &user, client_id, tenant, &scope)
+            let acrs = cae::sign_in_acrs(state, code, &cae::requested(req).acrs);
+            user_tokens(state, req, &user, client_id, tenant, &scope, &acrs, &acrs)
         }
         Outcome::Pending => err(
             req,
@@ -554,7 +592,8 @@ fn auth_code_grant(state: &State, req: &Req, tenant: &str) -> Resp {
     match checked {
         Ok(scope) => {
             let user = state.user();
-            user_tokens(state, req, &user, client_id, tenant, &scope)
+            let acrs = cae::sign_in_acrs(state, code, &cae::requested(req).acrs);
+            user_tokens(state, req, &user, client_id, tenant, &scope, &acrs, &acrs)
         }
         Err((code, msg)) => err(req, 400, "invalid_grant", code, msg),
     }
@@ -604,6 +643,7 @@ fn devicecode(state: &State, req: &Req) -> Resp {
         );
         (interval, lifetime)
     };
+    cae::remember_code_acrs(state, &device_code, cae::requested(req).acrs);
     ok(
         req,
         json!({
@@ -678,6 +718,7 @@ fn authorize(state: &State, req: &Req) -> Resp {
         },
     );
     state.add_secret(&code);
+    cae::remember_code_acrs(state, &code, cae::requested(req).acrs);
     redirect(vec![("code", &code)])
 }
 

@@ -27,6 +27,7 @@
 pub mod acr;
 pub mod admin;
 pub mod arc;
+pub mod cae;
 pub mod certs;
 pub mod ci;
 pub mod entra;

@@ -38,6 +38,11 @@ struct Data {
     root: Option<PathBuf>,
     org_tenants: BTreeMap<String, String>,
     rejected: HashSet<String>,
+    /// Tokens revoked the CAE way, and the claims (JSON) their challenge demands.
+    cae_rejected: HashSet<String>,
+    cae_claims: Option<String>,
+    /// An authentication context every token must carry in `acrs` (CAE challenge otherwise).
+    required_acrs: Option<String>,
 }
 
 /// Serve the bare repositories under `root` (`<root>/{org}/{project}/{repo}.git`).
@@ -76,6 +81,52 @@ pub fn reject_issued_tokens(state: &State) -> usize {
     let n = issued.len();
     state.with_ext(|d: &mut Data| d.rejected.extend(issued));
     n
+}
+
+/// From now on, answer every access token issued so far as a CAE resource answers a revoked
+/// session: 401 with `WWW-Authenticate: Bearer authorization_uri=<entra>/<tid>,
+/// error="insufficient_claims", claims="<base64 JSON>"`. The claims demand a token issued from
+/// now on (`nbf`), or with `acrs`, the authentication context `acrs` (which every token must
+/// then carry). Returns how many secrets were marked.
+pub fn cae_revoke_issued_tokens(state: &State, acrs: Option<&str>) -> usize {
+    let issued = state.issued_secrets();
+    let n = issued.len();
+    let claims = match acrs {
+        Some(a) => serde_json::json!({"access_token": {"acrs": {"essential": true, "value": a}}}),
+        None => serde_json::json!({"access_token": {"nbf": {"essential": true,
+            "value": crate::util::now_secs().to_string()}}}),
+    }
+    .to_string();
+    let acrs = acrs.map(str::to_string);
+    state.with_ext(|d: &mut Data| {
+        d.cae_rejected.extend(issued);
+        d.cae_claims = Some(claims);
+        if acrs.is_some() {
+            d.required_acrs = acrs;
+        }
+    });
+    n
+}
+
+/// The 401 of a CAE resource: the Bearer challenge carries `error="insufficient_claims"` and
+/// the base64 claims.
+fn cae_challenge(state: &State, org: &str, claims: &str) -> Resp {
+    use base64::Engine;
+    let tid = tenant_of(state, org);
+    let entra = state.url("entra").unwrap_or_default();
+    let me = state.url(NAME).unwrap_or_default();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(claims);
+    Resp::text(
+        401,
+        "TF400813: The user is not authorized to access this resource. (insufficient claims)",
+    )
+    .with_header(
+        "WWW-Authenticate",
+        &format!("Bearer authorization_uri={entra}/{tid}, error=\"insufficient_claims\", claims=\"{b64}\""),
+    )
+    .with_header("WWW-Authenticate", &format!("Basic realm=\"{me}/\""))
+    .with_header("WWW-Authenticate", "TFS-Federated")
+    .with_header("X-VSS-ResourceTenant", &tid)
 }
 
 /// Starts the listener.
@@ -130,12 +181,30 @@ fn handle(state: &State, req: &Req) -> Resp {
     if rejected {
         return challenge(state, &org, "the token was revoked");
     }
+    let cae = state.with_ext(|d: &mut Data| {
+        d.cae_claims
+            .clone()
+            .filter(|_| d.cae_rejected.contains(&token))
+    });
+    if let Some(claims) = cae {
+        return cae_challenge(state, &org, &claims);
+    }
     let tid = tenant_of(state, &org);
     let expected_tid = (tid != ZERO_TENANT).then_some(tid.as_str());
     let claims = match state.verify_access_token(&token, DEVOPS_AUDIENCE, expected_tid) {
         Ok(c) => c,
         Err(e) => return challenge(state, &org, &e),
     };
+    let (required, demanded) =
+        state.with_ext(|d: &mut Data| (d.required_acrs.clone(), d.cae_claims.clone()));
+    if let (Some(acrs), Some(demanded)) = (required, demanded) {
+        let has = claims.raw["acrs"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(acrs.as_str())));
+        if !has {
+            return cae_challenge(state, &org, &demanded);
+        }
+    }
     if endpoint == Endpoint::ReposDiscovery || segs.len() < 4 || segs[2] != "_git" {
         return Resp::text(200, "ok");
     }
@@ -281,5 +350,37 @@ mod tests {
         st.add_secret("tok");
         assert_eq!(reject_issued_tokens(&st), 1);
         assert!(st.with_ext(|d: &mut Data| d.rejected.contains("tok")));
+    }
+
+    #[test]
+    fn cae_revocation_answers_with_the_claims_challenge() {
+        use base64::Engine;
+        let st = State::new(&Options::default());
+        st.add_secret("tok");
+        assert_eq!(cae_revoke_issued_tokens(&st, Some("c1")), 1);
+        let claims = st.with_ext(|d: &mut Data| {
+            assert!(d.cae_rejected.contains("tok"));
+            assert_eq!(d.required_acrs.as_deref(), Some("c1"));
+            d.cae_claims.clone().unwrap()
+        });
+        let r = cae_challenge(&st, "org", &claims);
+        assert_eq!(r.status, 401);
+        let bearer = r
+            .headers
+            .iter()
+            .find(|(k, v)| k == "WWW-Authenticate" && v.starts_with("Bearer "))
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        assert!(bearer.contains("error=\"insufficient_claims\""), "{bearer}");
+        let b64 = bearer
+            .split("claims=\"")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('"');
+        let json = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["access_token"]["acrs"]["value"], "c1");
     }
 }

@@ -324,7 +324,11 @@ mod tests {
     fn title_name_and_one_preamble() {
         let p = page();
         assert!(p.starts_with(PREAMBLE), "{p}");
-        assert_eq!(p.matches("ds Aq").count(), 2, "one preamble (two lines):\n{p}");
+        assert_eq!(
+            p.matches("ds Aq").count(),
+            2,
+            "one preamble (two lines):\n{p}"
+        );
         assert!(
             p.contains(".TH DEMO\\-TOOL 1  \"entra\\-cred 1.2.3\" \"entra\\-cred manual\"")
                 || p.contains(".TH DEMO-TOOL 1  \"entra-cred 1.2.3\" \"entra-cred manual\""),
@@ -341,15 +345,24 @@ mod tests {
         assert!(login < setup);
         let login_part = &p[login..setup];
         assert!(login_part.contains("\\-\\-scope"), "{login_part}");
-        assert!(!login_part.contains("\\-\\-profile"), "global option repeated:\n{login_part}");
+        assert!(
+            !login_part.contains("\\-\\-profile"),
+            "global option repeated:\n{login_part}"
+        );
         assert!(!login_part.contains("\\-\\-help"), "{login_part}");
         assert!(!login_part.contains(".SH SYNOPSIS"), "{login_part}");
         // The nested subcommand is a subsection of its parent.
-        let git = p.find(".SS \"demo-tool setup git\"").expect("git subsection");
+        let git = p
+            .find(".SS \"demo-tool setup git\"")
+            .expect("git subsection");
         assert!(git > setup);
         assert!(p[git..].contains("\\-\\-host\\-name"), "{p}");
         // The global option is documented once, in OPTIONS.
-        assert_eq!(p.matches("\\fB\\-\\-profile\\fR").count(), 2, "OPTIONS and SYNOPSIS:\n{p}");
+        assert_eq!(
+            p.matches("\\fB\\-\\-profile\\fR").count(),
+            2,
+            "OPTIONS and SYNOPSIS:\n{p}"
+        );
         // No help subcommand, and no pointers to per-subcommand pages that do not exist.
         assert!(!p.contains("HELP"), "{p}");
         assert!(!p.contains("demo\\-tool\\-login(1)"), "{p}");

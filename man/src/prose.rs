@@ -82,7 +82,9 @@ const COMMON_ENVIRONMENT: &[Block] = &[
 
 const UNKNOWN: &[Section] = &[Section {
     title: "SEE ALSO",
-    blocks: &[P("`entra-cred`(1), and /usr/share/doc/entra-cred/README.md.")],
+    blocks: &[P(
+        "`entra-cred`(1), and /usr/share/doc/entra-cred/README.md.",
+    )],
 }];
 
 const ENTRA_CRED: &[Section] = &[

@@ -72,44 +72,47 @@ pub fn render(cmd: Command) -> String {
 pub fn check(cmd: Command) {
     let page = render(cmd.clone());
     let path = pages_dir().join(format!("{}.1", cmd.get_name()));
-    if std::env::var_os(UPDATE_VAR).is_some_and(|v| !v.is_empty() && v != "0") {
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(page.as_str()) {
-            if let Err(e) = std::fs::write(&path, &page) {
-                panic!("cannot write {}: {e}", path.display());
-            }
-            eprintln!("wrote {}", path.display());
-        }
-        return;
-    }
-    let committed = match std::fs::read_to_string(&path) {
-        Ok(s) => s,
-        Err(e) => panic!(
-            "cannot read {} ({e}): generate it with `{UPDATE_VAR}=1 cargo test -p {} man_page`",
-            path.display(),
-            package_hint(cmd.get_name())
-        ),
-    };
-    if committed != page {
-        let (n, old, new) = committed
-            .lines()
-            .chain(std::iter::repeat(""))
-            .zip(page.lines().chain(std::iter::repeat("")))
-            .enumerate()
-            .find(|(_, (a, b))| a != b)
-            .map(|(i, (a, b))| (i + 1, a, b))
-            .unwrap_or((0, "", ""));
-        panic!(
-            "{} is not what the clap definitions render (first difference at line {n}:\n  committed: {old}\n  rendered:  {new})\n\
-             regenerate it with `{UPDATE_VAR}=1 cargo test -p {} man_page` and commit it",
-            path.display(),
-            package_hint(cmd.get_name())
-        );
+    let update = std::env::var_os(UPDATE_VAR).is_some_and(|v| !v.is_empty() && v != "0");
+    if let Err(e) = compare(&page, &path, update) {
+        panic!("{e}");
     }
 }
 
-/// The package that builds a binary: the binaries are named like their crates.
-fn package_hint(bin: &str) -> &str {
-    bin
+/// Compares `page` with the file at `path`; with `update`, writes it there instead when they
+/// differ. The error says what differs and how to regenerate.
+fn compare(page: &str, path: &std::path::Path, update: bool) -> Result<(), String> {
+    let committed = std::fs::read_to_string(path);
+    if update {
+        if committed.ok().as_deref() != Some(page) {
+            std::fs::write(path, page)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        return Ok(());
+    }
+    let regenerate = format!(
+        "regenerate it with `{UPDATE_VAR}=1 cargo test --workspace man_page` and commit it"
+    );
+    let committed =
+        committed.map_err(|e| format!("cannot read {} ({e}): {regenerate}", path.display()))?;
+    if committed == page {
+        return Ok(());
+    }
+    let lines = committed.lines().count().max(page.lines().count()) + 1;
+    let (n, old, new) = committed
+        .lines()
+        .chain(std::iter::repeat(""))
+        .zip(page.lines().chain(std::iter::repeat("")))
+        .take(lines)
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+        .map(|(i, (a, b))| (i + 1, a, b))
+        // Same lines: they differ in line endings.
+        .unwrap_or((lines, "(line endings)", "(line endings)"));
+    Err(format!(
+        "{} is not what the clap definitions render (first difference at line {n}:\n  committed: {old}\n  rendered:  {new})\n{regenerate}",
+        path.display()
+    ))
 }
 
 /// Writes the test that keeps a binary's committed man page equal to what its clap definitions
@@ -367,6 +370,28 @@ mod tests {
         assert!(!p.contains("HELP"), "{p}");
         assert!(!p.contains("demo\\-tool\\-login(1)"), "{p}");
         assert!(p.contains("<\\fIcommand\\fR>"), "{p}");
+    }
+
+    #[test]
+    fn compare_fails_on_drift_and_update_rewrites() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("demo-tool.1");
+        let p = page();
+        let missing = compare(&p, &path, false).expect_err("no committed page");
+        assert!(missing.contains("cannot read"), "{missing}");
+        compare(&p, &path, true).expect("update writes");
+        assert_eq!(std::fs::read_to_string(&path).expect("written"), p);
+        compare(&p, &path, false).expect("equal after update");
+        let changed = p.replace("Signs in", "Logs in");
+        let e = compare(&changed, &path, false).expect_err("drift");
+        assert!(
+            e.contains("committed: Signs in") && e.contains("rendered:  Logs in"),
+            "{e}"
+        );
+        assert!(e.contains("ENTRA_CRED_UPDATE_MAN=1"), "{e}");
+        let crlf = p.replace('\n', "\r\n");
+        let e = compare(&crlf, &path, false).expect_err("line endings");
+        assert!(e.contains("line endings"), "{e}");
     }
 
     #[test]

@@ -74,6 +74,15 @@ if mode == "packages":
     missing = sorted(bins - owners.keys())
     if missing:
         sys.exit("package.sh: no workspace crate builds " + ", ".join(missing))
+    # Every binary of a crate under helpers/ is shipped: a new one must not be forgotten.
+    helpers = os.path.join(os.path.dirname(os.path.dirname(crate_dir)), "helpers") + os.sep
+    for p in m["packages"]:
+        if p["manifest_path"].startswith(helpers):
+            for t in p["targets"]:
+                if "bin" in t["kind"] and t["name"] not in bins:
+                    sys.exit(f"package.sh: {p['name']} builds {t['name']}, which the package does not ship: "
+                             f'add ["target/release/{t["name"]}", "usr/bin/", "755"] to the assets '
+                             "in helpers/entra-cred/Cargo.toml")
     print("\n".join(sorted(set(owners.values()))))
 elif mode == "control":
     desc = (pkg.get("description") or "").strip()
@@ -147,7 +156,7 @@ mkdir -p "$doc"
 cat >"$doc/copyright" <<EOF
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: $name
-Source: $(field Homepage)
+$(h=$(field Homepage); [ -z "$h" ] || printf 'Source: %s\n' "$h")
 
 Files: *
 Copyright: $(field Copyright)

@@ -92,6 +92,9 @@ for b in $bins; do
     [ -x "$root/usr/bin/$b" ] || die "/usr/bin/$b is not executable"
     grep -q -x "/usr/share/man/man1/$b.1.gz" "$work/listed" || die "no man page for $b"
 done
+for page in $(grep '^/usr/share/man/man1/' "$work/listed" | sed -n 's|^/usr/share/man/man1/\(.*\)\.1\.gz$|\1|p'); do
+    [ -x "$root/usr/bin/$page" ] || die "man page $page(1) but no /usr/bin/$page"
+done
 for f in /usr/share/bash-completion/completions/entra-cred \
     /usr/share/zsh/vendor-completions/_entra-cred \
     /usr/share/fish/vendor_completions.d/entra-cred.fish \

@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
         --bin-dir) [ $# -ge 2 ] || { echo "demo.sh: --bin-dir needs a directory" >&2; exit 2; }
             bin_dir=$2; shift ;;
         --bin-dir=*) bin_dir=${1#--bin-dir=} ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "demo.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift

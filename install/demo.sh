@@ -2,10 +2,12 @@
 # The one-command demo: from nothing to "git push, docker pull, kubectl and AWS tools all work",
 # against entra-emulator on loopback, in a throwaway HOME (your own config files are not touched).
 #
-#   install/demo.sh [--release] [--keep]
+#   install/demo.sh [--release] [--keep] [--bin-dir DIR]
 #
-#   --release   build optimised binaries (slower to build); default: debug
-#   --keep      keep the throwaway HOME (printed at the end) for a look around
+#   --release      build optimised binaries (slower to build); default: debug
+#   --keep         keep the throwaway HOME (printed at the end) for a look around
+#   --bin-dir DIR  run the entra-cred binaries installed in DIR (e.g. /usr/bin from the Debian
+#                  package) instead of building them; only the emulator is built
 #
 # Steps: build; start entra-emulator; `entra-cred login` (device code, approved by the emulator);
 # `entra-cred setup git|docker|kubectl|aws`; then real `git clone` + `git push`, `kubectl get
@@ -16,13 +18,18 @@ set -euo pipefail
 
 release=""
 keep=no
-for a in "$@"; do
-    case "$a" in
+bin_dir=""
+while [ $# -gt 0 ]; do
+    case "$1" in
         --release) release="--release" ;;
         --keep) keep=yes ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "demo.sh: unknown argument: $a (see --help)" >&2; exit 2 ;;
+        --bin-dir) [ $# -ge 2 ] || { echo "demo.sh: --bin-dir needs a directory" >&2; exit 2; }
+            bin_dir=$2; shift ;;
+        --bin-dir=*) bin_dir=${1#--bin-dir=} ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "demo.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
+    shift
 done
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -105,9 +112,18 @@ else echo "demo.sh: neither the AWS CLI nor boto3 is installed" >&2; exit 1
 fi
 
 # ----- build ---------------------------------------------------------------------------------
-step "build the workspace (${release:-debug})" \
-    cargo build --quiet --workspace --bins $release --manifest-path "$here/Cargo.toml"
-BIN="$here/target/$([ -n "$release" ] && echo release || echo debug)"
+# BIN: the entra-cred binaries the demo runs; EMU_BIN: where entra-emulator is.
+EMU_BIN="$here/target/$([ -n "$release" ] && echo release || echo debug)"
+if [ -n "$bin_dir" ]; then
+    BIN=$(cd "$bin_dir" && pwd) || exit 1
+    [ -x "$BIN/entra-cred" ] || { echo "demo.sh: $BIN/entra-cred is missing" >&2; exit 1; }
+    step "build entra-emulator (${release:-debug}); the binaries under test are in $BIN" \
+        cargo build --quiet -p entra-emulator $release --manifest-path "$here/Cargo.toml"
+else
+    step "build the workspace (${release:-debug})" \
+        cargo build --quiet --workspace --bins $release --manifest-path "$here/Cargo.toml"
+    BIN=$EMU_BIN
+fi
 
 # ----- throwaway HOME and a clean environment --------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/entra-cred-demo.XXXXXX")
@@ -144,7 +160,7 @@ echo "# demo" >"$seed/README.md"
 git -C "$seed" add README.md
 git -C "$seed" commit --quiet -m "initial commit"
 git -C "$seed" push --quiet "$tmp/repos/contoso/demo/demo.git" main
-"$BIN/entra-emulator" --repos-root "$tmp/repos" >"$tmp/emulator.json" 2>"$tmp/emulator.log" &
+"$EMU_BIN/entra-emulator" --repos-root "$tmp/repos" >"$tmp/emulator.json" 2>"$tmp/emulator.log" &
 emu_pid=$!
 for _ in $(seq 1 100); do
     [ -s "$tmp/emulator.json" ] && break

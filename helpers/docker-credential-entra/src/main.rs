@@ -165,3 +165,7 @@ fn served(args: &Args, server: &str) -> Result<Option<(Registry, Profile)>> {
     }
     Ok(Some((registry, profile)))
 }
+
+// Keeps man/man1/docker-credential-entra.1 equal to what these clap definitions render.
+#[cfg(test)]
+entra_cred_man::man_page_test!(Args);

@@ -334,3 +334,7 @@ fn logout(o: &Overrides, all: bool) -> Result<()> {
     }
     Ok(())
 }
+
+// Keeps man/man1/entra-cred.1 equal to what these clap definitions render.
+#[cfg(test)]
+entra_cred_man::man_page_test!(Cli);

@@ -129,3 +129,7 @@ fn run(args: Args) -> Result<()> {
     };
     cli::print(&out)
 }
+
+// Keeps man/man1/entra-credential-process.1 equal to what these clap definitions render.
+#[cfg(test)]
+entra_cred_man::man_page_test!(Args);

@@ -192,3 +192,7 @@ fn erase(broker: &Broker, profile: &Profile, req: &GitRequest) -> Result<()> {
     );
     Ok(())
 }
+
+// Keeps man/man1/git-credential-entra.1 equal to what these clap definitions render.
+#[cfg(test)]
+entra_cred_man::man_page_test!(Args);

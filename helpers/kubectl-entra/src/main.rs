@@ -294,3 +294,7 @@ fn next_step(args: &Args, changes: &[kubeconfig::Change]) -> String {
     }
     s
 }
+
+// Keeps man/man1/kubectl-entra.1 equal to what these clap definitions render.
+#[cfg(test)]
+entra_cred_man::man_page_test!(Args);

@@ -611,10 +611,12 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
         .unwrap_or_else(|| "kubeconfig".into());
     let tmp = dir.join(format!(".{file_name}.entra-{}.tmp", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        // Private until it has the file's own permissions: never readable by others meanwhile.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
         if let Some(p) = &perms {
             f.set_permissions(p.clone())?;
         }

@@ -25,7 +25,7 @@ const BIN: &str = "kubectl-entra";
 /// Sign in once with `entra-cred login`; `convert-kubeconfig` rewrites
 /// kubelogin and legacy azure users for you.
 #[derive(Parser)]
-#[command(name = BIN, version, about, long_about = None, args_conflicts_with_subcommands = false)]
+#[command(name = BIN, version, long_about = None, args_conflicts_with_subcommands = false)]
 struct Args {
     /// entra-cred profile (default: ENTRA_CRED_PROFILE, else `default`).
     #[arg(short = 'p', long, global = true, value_name = "NAME")]

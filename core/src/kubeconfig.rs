@@ -613,9 +613,13 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let result = (|| -> std::io::Result<()> {
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
-        // Private until it has the file's own permissions: never readable by others meanwhile.
+        // Created with the file's own mode (0600 for a new file): never more readable than it.
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = perms.as_ref().map(|p| p.mode() & 0o7777).unwrap_or(0o600);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+        }
         let mut f = opts.open(&tmp)?;
         if let Some(p) = &perms {
             f.set_permissions(p.clone())?;

@@ -690,6 +690,23 @@ fn one_sign_in_serves_other_tenants_and_keeps_rotating() {
     }
     assert_eq!(env.state().active_refresh_tokens(), 1);
     assert_eq!(env.state().count(Endpoint::DeviceCode), 1);
+    // status shows them with the profile that signed in.
+    let out = entra_cred(&env, &["status", "--output", "json"]).ok();
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    let tokens = v["profiles"][0]["tokens"].as_array().unwrap();
+    assert!(
+        tokens
+            .iter()
+            .any(|t| t["tenant"] == other && t["scope"] == DEVOPS),
+        "{}",
+        out.stdout
+    );
+    let table = entra_cred(&env, &["status"]).ok();
+    assert!(
+        table.stdout.contains(&format!("{DEVOPS} @ {other}")),
+        "{}",
+        table.stdout
+    );
     // Signing out forgets the tokens obtained for the other tenant too.
     entra_cred(&env, &["logout"]).ok();
     run(

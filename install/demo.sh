@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The one-command demo: from nothing to "git push, docker pull, kubectl and AWS tools all work",
-# against entra-emulator on loopback, in a throwaway HOME (your own config files are not touched).
+# The one-command demo: from nothing to "git push, a registry read (skopeo), kubectl and AWS tools
+# all work", against entra-emulator on loopback, in a throwaway HOME (your own config files are
+# not touched).
 #
 #   install/demo.sh [--release] [--keep]
 #
@@ -20,7 +21,7 @@ for a in "$@"; do
     case "$a" in
         --release) release="--release" ;;
         --keep) keep=yes ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "demo.sh: unknown argument: $a (see --help)" >&2; exit 2 ;;
     esac
 done

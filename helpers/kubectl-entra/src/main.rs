@@ -231,7 +231,10 @@ fn convert(
             report.push_str(&format!("{shown}: nothing to change ({detail})\n"));
         }
         Some(new_text) => {
-            if kubeconfig::has_inner_comments(&text) {
+            // Only the converted users are rewritten in a block-style file; a whole rewrite
+            // (other layouts) drops the comments below the leading block.
+            let comments = |t: &str| t.lines().filter(|l| l.contains('#')).count();
+            if kubeconfig::has_inner_comments(&text) && comments(new_text) < comments(&text) {
                 report.push_str(&format!(
                     "note: comments inside {shown} (other than the leading block) are not kept\n"
                 ));

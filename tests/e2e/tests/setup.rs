@@ -487,6 +487,11 @@ fn kubectl_setup_converts_the_aks_fixture_once() {
     entra_cred(&env, &args).ok();
     let converted = read(&kc);
     assert_ne!(converted, original);
+    // Minimal edit: everything before the users list, and the untouched user, keep their bytes.
+    let users = original.find("\nusers:\n").unwrap();
+    assert_eq!(converted[..users], original[..users], "re-indented");
+    let other = original.find("- name: other-admin").unwrap();
+    assert!(converted.ends_with(&original[other..]), "{converted}");
     assert!(converted.contains("kubectl-entra"), "{converted}");
     assert!(!converted.contains("auth-provider:"), "{converted}");
     assert!(!original.contains("work"));

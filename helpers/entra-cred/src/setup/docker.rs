@@ -610,6 +610,33 @@ mod tests {
         assert_eq!(one, new, "only the named registries");
     }
 
+    /// A small deterministic fuzz: JSON-ish texts never make the editor panic.
+    #[test]
+    fn random_texts_do_not_panic() {
+        let alphabet: Vec<char> = "{}[]\",:\\ \n\tacredHlps0é".chars().collect();
+        let p = Path::new("c");
+        let regs = ["a.azurecr.io".to_string()];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..5_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = (seed >> 58) as usize;
+            let mut text = String::new();
+            for k in 0..len {
+                let r = seed.rotate_left(k as u32 * 7) as usize;
+                text.push(alphabet[r % alphabet.len()]);
+            }
+            if seed % 2 == 0 {
+                text = format!("{{\"credHelpers\": {{{text}}}}}");
+            }
+            if let Ok((new, _)) = edit(p, Some(&text), &regs) {
+                let _ = remove(p, &new, &[]);
+            }
+            let _ = remove(p, &text, &[]);
+        }
+    }
+
     #[test]
     fn bare_names() {
         assert_eq!(

@@ -624,6 +624,32 @@ mod tests {
         assert!(new.starts_with("[credential \"https://dev.azure.com\"]\n\thelper = \n\thelper = /b/git-credential-entra\n\tuseHttpPath = true\n"), "{new}");
     }
 
+    /// A small deterministic fuzz: random texts of git config's special characters never make
+    /// the editor panic, and add/remove keep working on whatever they produce.
+    #[test]
+    fn random_texts_do_not_panic() {
+        let alphabet: Vec<char> = "[]\"\\ \t\n\r=#;credntialhpu.:/-xé".chars().collect();
+        let w = wires(&[]).unwrap();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..5_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = (seed >> 58) as usize;
+            let mut text = String::new();
+            for k in 0..len {
+                let r = seed.rotate_left(k as u32 * 7) as usize;
+                text.push(alphabet[r % alphabet.len()]);
+            }
+            if seed % 3 == 0 {
+                text = format!("[credential \"https://dev.azure.com\"]\n{text}");
+            }
+            let (added, _) = add(&text, &w, "/b/git-credential-entra");
+            let _ = remove(&added);
+            let _ = remove(&text);
+        }
+    }
+
     #[test]
     fn default_and_extra_wires() {
         let w = wires(&["git.example".into(), "git.example".into()]).unwrap();

@@ -344,10 +344,7 @@ pub fn edit(
 pub fn remove(path: &Path, old: &str, registries: &[String]) -> Result<(String, Vec<String>)> {
     let mut text = old.to_string();
     let mut removed = Vec::new();
-    loop {
-        let Some(root) = parse_root(path, &text)? else {
-            break;
-        };
+    while let Some(root) = parse_root(path, &text)? {
         let Some(helpers) = cred_helpers(&text, &root) else {
             break;
         };
@@ -627,7 +624,7 @@ mod tests {
                 let r = seed.rotate_left(k as u32 * 7) as usize;
                 text.push(alphabet[r % alphabet.len()]);
             }
-            if seed % 2 == 0 {
+            if seed.is_multiple_of(2) {
                 text = format!("{{\"credHelpers\": {{{text}}}}}");
             }
             if let Ok((new, _)) = edit(p, Some(&text), &regs) {

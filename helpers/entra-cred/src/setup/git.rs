@@ -641,7 +641,7 @@ mod tests {
                 let r = seed.rotate_left(k as u32 * 7) as usize;
                 text.push(alphabet[r % alphabet.len()]);
             }
-            if seed % 3 == 0 {
+            if seed.is_multiple_of(3) {
                 text = format!("[credential \"https://dev.azure.com\"]\n{text}");
             }
             let (added, _) = add(&text, &w, "/b/git-credential-entra");

@@ -331,7 +331,10 @@ mod tests {
     #[test]
     fn render_inserts_and_drops() {
         let d = Doc::parse("a\nb\nc");
-        assert_eq!(d.render(&[1..2], &[(3, "d\n".into())]), "a\nc\nd\n");
+        assert_eq!(
+            d.render(std::slice::from_ref(&(1..2)), &[(3, "d\n".into())]),
+            "a\nc\nd\n"
+        );
         assert_eq!(d.render(&[], &[(0, "z\n".into())]), "z\na\nb\nc");
     }
 }

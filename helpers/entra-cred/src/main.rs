@@ -191,67 +191,50 @@ fn command() -> clap::Command {
         .mut_subcommand("setup", |c| c.args(flags))
 }
 
-/// clap_complete's bash script offers hidden flags too: take them out of each subcommand's
-/// `opts="..."` line.
-fn drop_hidden_bash(text: &str) -> String {
-    fn walk(c: &clap::Command, arm: String, out: &mut Vec<(String, Vec<String>)>) {
-        let hidden: Vec<String> = c
-            .get_arguments()
-            .filter(|a| a.is_hide_set())
-            .flat_map(|a| {
-                let long = a.get_long().map(|l| format!("--{l}"));
-                let short = a.get_short().map(|s| format!("-{s}"));
-                long.into_iter().chain(short)
-            })
+/// The command the completion scripts are generated from. The generators offer hidden flags
+/// too, so here the profile flags are not global: each subcommand gets the ones it takes
+/// (none for `inspect` and `completions`, `-p` for `setup` and its tools).
+fn completion_command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let all = ["profile", "tenant", "client_id"];
+    let flags: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| all.contains(&a.get_id().as_str()))
+        .cloned()
+        .collect();
+    let subs: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    let mut c = all
+        .iter()
+        .fold(cmd, |c, id| c.mut_arg(*id, |a| a.global(false)));
+    for sub in subs {
+        let takes: &[&str] = match sub.as_str() {
+            "inspect" | "completions" => &[],
+            "setup" => &["profile"],
+            _ => &all,
+        };
+        let args: Vec<clap::Arg> = flags
+            .iter()
+            .filter(|a| takes.contains(&a.get_id().as_str()))
+            .cloned()
             .collect();
-        out.push((arm.clone(), hidden));
-        for sc in c.get_subcommands() {
-            walk(
-                sc,
-                format!("{arm}__subcmd__{}", sc.get_name().replace('-', "__")),
-                out,
-            );
-        }
+        c = c.mut_subcommand(sub, |s| s.args(args));
     }
-    let mut cmd = command();
-    cmd.build();
-    let mut arms = Vec::new();
-    walk(&cmd, "entra__cred".into(), &mut arms);
-    let mut out = String::with_capacity(text.len());
-    let mut hidden: &[String] = &[];
-    for line in text.split_inclusive('\n') {
-        let t = line.trim();
-        if let Some(name) = t.strip_suffix(')') {
-            if let Some((_, h)) = arms.iter().find(|(a, _)| a == name) {
-                hidden = h;
-            }
-        }
-        match t.strip_prefix("opts=\"").and_then(|r| r.strip_suffix('"')) {
-            Some(opts) if !hidden.is_empty() => {
-                let indent = &line[..line.len() - line.trim_start().len()];
-                let kept: Vec<&str> = opts
-                    .split(' ')
-                    .filter(|w| !hidden.iter().any(|h| h == w))
-                    .collect();
-                out.push_str(&format!("{indent}opts=\"{}\"\n", kept.join(" ")));
-                hidden = &[];
-            }
-            _ => out.push_str(line),
-        }
-    }
-    out
+    c
 }
 
 fn completions(shell: clap_complete::Shell) -> Result<()> {
     let mut buf = Vec::new();
-    clap_complete::generate(shell, &mut command(), BIN, &mut buf);
+    clap_complete::generate(shell, &mut completion_command(), BIN, &mut buf);
     let mut text = String::from_utf8_lossy(&buf).into_owned();
     if shell == clap_complete::Shell::Bash {
         // clap_complete tracks the subcommand as `entra__cred__subcmd__X` but names the case
         // arms `entra__subcmd__cred__subcmd__X` (it escapes the binary name's hyphen twice), so
         // nothing past the first word completed. Name the arms as the tracking does.
         text = text.replace("entra__subcmd__cred__subcmd__", "entra__cred__subcmd__");
-        text = drop_hidden_bash(&text);
     }
     cli::print(&text)
 }

@@ -522,7 +522,22 @@ fn completions_for_each_shell_name_the_setup_commands() {
         let out = entra_cred(&env, &["completions", shell]).ok();
         assert!(out.stdout.contains("setup"), "{shell}");
         assert!(out.stdout.contains("aws-profile"), "{shell}");
+        // Only login/token/refresh/status/logout (and the top level) offer --tenant (bash
+        // has no descriptions: bash_completion_works_past_the_first_word checks it).
+        if shell == "bash" {
+            continue;
+        }
+        assert_eq!(
+            out.stdout.matches("Tenant to use instead").count(),
+            6,
+            "{shell}: {}",
+            out.stdout
+        );
     }
+    let fish = entra_cred(&env, &["completions", "fish"]).ok().stdout;
+    assert!(!fish
+        .lines()
+        .any(|l| l.contains("using_subcommand inspect") && l.contains("-l tenant")));
     entra_cred(&env, &["completions", "tcsh"]).code_is(2);
 }
 

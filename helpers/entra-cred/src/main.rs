@@ -80,7 +80,7 @@ enum Cmd {
         #[arg(long)]
         all: bool,
     },
-    /// Wire the helpers into git, docker, kubectl or the AWS tools (idempotent; --dry-run shows the change).
+    /// Wire the helpers into git, docker, kubectl or the AWS tools (idempotent; --dry-run shows the change; --remove undoes).
     Setup {
         #[command(subcommand)]
         tool: setup::Tool,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The one-command demo: from nothing to "git push, docker pull, kubectl and AWS tools all work",
-# against entra-emulator on loopback, in a throwaway HOME (your own config files are not touched).
+# The one-command demo: from nothing to "git push, a registry read (skopeo), kubectl and AWS tools
+# all work", against entra-emulator on loopback, in a throwaway HOME (your own config files are
+# not touched).
 #
 #   install/demo.sh [--release] [--keep] [--bin-dir DIR]
 #
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
         --bin-dir) [ $# -ge 2 ] || { echo "demo.sh: --bin-dir needs a directory" >&2; exit 2; }
             bin_dir=$2; shift ;;
         --bin-dir=*) bin_dir=${1#--bin-dir=} ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "demo.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift

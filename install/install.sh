@@ -9,7 +9,8 @@
 #                  --setup git  --setup "docker myreg.azurecr.io"  --setup kubectl
 #                  --setup "aws --aws-profile dev --scope api://<app>/.default --role-arn <arn>"
 #
-# Needs only the Rust toolchain (cargo). Running it again upgrades in place.
+# Needs only the Rust toolchain (cargo). Running it again upgrades in place (to uninstall,
+# delete the five binaries from DIR/bin).
 set -eu
 
 BINS="entra-cred git-credential-entra docker-credential-entra kubectl-entra entra-credential-process"
@@ -18,7 +19,7 @@ say() { printf '%s\n' "$*" >&2; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
 }
 
 prefix=""
@@ -51,15 +52,31 @@ else
 fi
 bindir="$root/bin"
 
-say "==> Building and installing into $bindir ($( [ -n "$profile_flag" ] && echo debug || echo release ) build)"
+if [ -n "$profile_flag" ]; then kind=debug; else kind=release; fi
+target_dir=${CARGO_TARGET_DIR:-$here/target}
+pkgs=""
+for b in $BINS; do pkgs="$pkgs -p $b"; done
+
+say "==> Building $BINS ($kind build, one cargo build of the workspace; cargo shows its progress)"
+start=$(date +%s)
+# One build: the core, reqwest and serde_json are compiled once for all five binaries.
+# --locked: the versions in Cargo.lock.
+# shellcheck disable=SC2086
+cargo build --locked $( [ "$kind" = release ] && echo --release ) $pkgs \
+    --manifest-path "$here/Cargo.toml" --target-dir "$target_dir" \
+    || die "cargo build failed (see above)"
+say "    built in $(( $(date +%s) - start )) s"
+
+say "==> Installing into $bindir"
+mkdir -p "$bindir" || die "cannot create $bindir"
 for b in $BINS; do
-    say "--> $b"
-    # --force: upgrade in place; --locked: the versions in Cargo.lock.
-    # Path installs share the workspace's target/ directory, so the core is built once.
-    # shellcheck disable=SC2086
-    cargo install --quiet --locked --force $profile_flag \
-        --path "$here/helpers/$b" --root "$root" \
-        || die "cargo install of $b failed (see above)"
+    src="$target_dir/$kind/$b"
+    [ -x "$src" ] || die "$src was not built"
+    # Copy beside the destination, then rename: a running helper keeps its old file, and no
+    # half-written binary is ever on PATH.
+    tmp="$bindir/.$b.install-$$"
+    cp "$src" "$tmp" && chmod 0755 "$tmp" && mv -f "$tmp" "$bindir/$b" \
+        || { rm -f "$tmp"; die "cannot install $bindir/$b"; }
 done
 
 say "==> Checking the installed binaries"

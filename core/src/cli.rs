@@ -50,7 +50,12 @@ pub fn ignore_file_size_signal() {
 /// Parses the command line with clap. `--help` and `--version` print and exit
 /// 0; a usage error prints its first line and a pointer to `--help`, exit 2.
 pub fn parse<T: clap::Parser>(bin: &str) -> T {
-    match T::try_parse() {
+    parse_with(bin, T::command())
+}
+
+/// [`parse`] with a command built by the caller (e.g. with some flags hidden).
+pub fn parse_with<T: clap::FromArgMatches>(bin: &str, cmd: clap::Command) -> T {
+    match cmd.try_get_matches().and_then(|m| T::from_arg_matches(&m)) {
         Ok(v) => v,
         Err(e) => {
             use clap::error::ErrorKind;

@@ -8,8 +8,10 @@
 //! and [`write_atomic`] do the file work.
 //!
 //! YAML is read and written with `yaml-rust2` (pure Rust, maintained, keeps
-//! mapping order). Comments other than the file's leading comment block are
-//! not kept (kubectl's own `kubectl config set-*` drops them all).
+//! mapping order). In a block-style file (what kubectl writes) only the
+//! converted `users` items are replaced and every other line keeps its bytes,
+//! comments included; another layout is written whole, and then comments other
+//! than the file's leading comment block are not kept.
 
 use crate::error::{one_line, Error, Result};
 use std::path::{Path, PathBuf};
@@ -469,7 +471,8 @@ pub fn convert(text: &str, opts: &Options) -> Result<Outcome> {
         Some(_) => return Err(Error::Config("`users` is not a list".into())),
     };
     let mut seen_only = false;
-    for entry in users.into_iter().flatten() {
+    let mut spliced: Vec<(usize, String)> = Vec::new();
+    for (index, entry) in users.into_iter().flatten().enumerate() {
         let Some(eh) = entry.as_hash() else { continue };
         let Some(name) = get_str(eh, "name").map(str::to_string) else {
             continue;
@@ -556,6 +559,7 @@ pub fn convert(text: &str, opts: &Options) -> Result<Outcome> {
         }
         let new_entry = Yaml::Hash(new_entry);
         let yaml = emit(&Yaml::Array(vec![new_entry.clone()]))?;
+        spliced.push((index, yaml.clone()));
         *entry = new_entry;
         outcome.changes.push(Change {
             user: name,
@@ -573,9 +577,88 @@ pub fn convert(text: &str, opts: &Options) -> Result<Outcome> {
         )));
     }
     if !outcome.changes.is_empty() {
-        outcome.text = Some(format!("{}{}", leading_comments(text), emit(&doc)?));
+        outcome.text = Some(match splice_users(text, &doc, &spliced) {
+            Some(t) => t,
+            None => format!("{}{}", leading_comments(text), emit(&doc)?),
+        });
     }
     Ok(outcome)
+}
+
+/// The text with only the converted `users` items replaced (each by its emitted YAML, at the
+/// item's indentation), so that everything else keeps its bytes: the format kubectl writes,
+/// comments, a dotfile manager's diff. `None` when the layout is not the plain block style
+/// found by a line scan, or the result does not read back as `doc` (then the caller writes the
+/// whole document).
+fn splice_users(text: &str, doc: &Yaml, items: &[(usize, String)]) -> Option<String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let skip = |l: &str| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#')
+    };
+    let start = lines.iter().position(|l| {
+        let b = l.trim_end();
+        b == "users:" || b.starts_with("users: #")
+    })?;
+    // Items: lines starting with `- ` at the first item's indentation; an item runs to its
+    // last line indented deeper (blank and comment lines after it stay outside).
+    let mut starts: Vec<usize> = Vec::new();
+    let mut ends: Vec<usize> = Vec::new();
+    let mut item_indent = None;
+    let mut i = start + 1;
+    while i < lines.len() {
+        let l = lines[i];
+        if skip(l) {
+            i += 1;
+            continue;
+        }
+        let ind = indent(l);
+        let t = &l[ind..];
+        let dash = t.starts_with("- ") || t.trim_end() == "-";
+        match item_indent {
+            None if dash => item_indent = Some(ind),
+            None => return None,
+            Some(_) => {}
+        }
+        let ii = item_indent?;
+        if dash && ind == ii {
+            starts.push(i);
+            ends.push(i + 1);
+        } else if ind > ii {
+            *ends.last_mut()? = i + 1;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    let ii = item_indent?;
+    let users = match doc {
+        Yaml::Hash(h) => get(h, "users")?.as_vec()?,
+        _ => return None,
+    };
+    if starts.len() != users.len() {
+        return None;
+    }
+    let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut k = 0;
+    while k < lines.len() {
+        if let Some(n) = starts.iter().position(|&s| s == k) {
+            if let Some((_, yaml)) = items.iter().find(|(idx, _)| *idx == n) {
+                for l in yaml.lines() {
+                    out.push_str(&" ".repeat(ii));
+                    out.push_str(l);
+                    out.push_str(nl);
+                }
+                k = ends[n];
+                continue;
+            }
+        }
+        out.push_str(lines[k]);
+        k += 1;
+    }
+    (parse(&out).ok()? == *doc).then_some(out)
 }
 
 /// The kubeconfig to convert: `flag`, else the first entry of `KUBECONFIG`
@@ -611,10 +694,16 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
         .unwrap_or_else(|| "kubeconfig".into());
     let tmp = dir.join(format!(".{file_name}.entra-{}.tmp", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        // Created with the file's own mode (0600 for a new file): never more readable than it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = perms.as_ref().map(|p| p.mode() & 0o7777).unwrap_or(0o600);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+        }
+        let mut f = opts.open(&tmp)?;
         if let Some(p) = &perms {
             f.set_permissions(p.clone())?;
         }
@@ -741,6 +830,40 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("kubelogin"));
+    }
+
+    #[test]
+    fn only_the_converted_user_changes() {
+        for f in [LEGACY, KUBELOGIN] {
+            let new = convert(f, &Options::default()).unwrap().text.unwrap();
+            let users = f.find("\nusers:\n").unwrap();
+            assert_eq!(
+                &new[..users],
+                &f[..users],
+                "before users: kept byte for byte"
+            );
+            // The untouched user keeps its lines exactly.
+            if let Some(other) = f[users..].find("- name: other-admin") {
+                assert!(new.contains(&f[users + other..]), "{new}");
+            }
+        }
+        // kubectl's layout, a comment inside and a user with another indentation stay.
+        let text = "apiVersion: v1\nusers:\n  # ours\n  - name: a\n    user:\n      auth-provider:\n        name: azure\n        config:\n          tenant-id: t\n          apiserver-id: s\n  - name: b   # keep me\n    user: {token: x}\nkind: Config\n";
+        let new = convert(text, &Options::default()).unwrap().text.unwrap();
+        assert!(
+            new.starts_with(
+                "apiVersion: v1\nusers:\n  # ours\n  - name: a\n    user:\n      exec:\n"
+            ),
+            "{new}"
+        );
+        assert!(
+            new.ends_with("  - name: b   # keep me\n    user: {token: x}\nkind: Config\n"),
+            "{new}"
+        );
+        // A flow-style users list cannot be spliced: the whole document is written.
+        let flow = "users: [{name: a, user: {auth-provider: {name: azure, config: {tenant-id: t, apiserver-id: s}}}}]\n";
+        let new = convert(flow, &Options::default()).unwrap().text.unwrap();
+        assert!(new.starts_with("users:\n"), "{new}");
     }
 
     #[test]

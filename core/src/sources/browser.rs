@@ -4,7 +4,9 @@
 //! The URL is always printed on stderr; it is also opened with `$BROWSER`
 //! when set (a `:`-separated list of commands, `%s` standing for the URL), else
 //! with the desktop's opener when there is a desktop. The wait is bounded by
-//! `ENTRA_CRED_BROWSER_TIMEOUT` seconds (default 300).
+//! `ENTRA_CRED_BROWSER_TIMEOUT` seconds (default 300). [`can_open_browser`] is how
+//! `entra-cred login` chooses this flow by default; [`set_redirect_port`] fixes the port
+//! (`login --redirect-port N`, for SSH port forwarding).
 
 use crate::entra::{EntraClient, TokenResponse};
 use crate::error::{one_line, EntraError, Error, Result};
@@ -29,6 +31,25 @@ pub fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+/// The loopback port of the redirect (0: any free port).
+static REDIRECT_PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
+/// Fixes the loopback port of this process's browser sign-ins (`login --redirect-port N`).
+pub fn set_redirect_port(port: u16) {
+    REDIRECT_PORT.store(port, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether a browser can be opened here: `$BROWSER` is set, or there is a desktop session
+/// (`DISPLAY` or `WAYLAND_DISPLAY` on Linux and other Unixes; always on macOS and Windows).
+pub fn can_open_browser() -> bool {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    set("BROWSER")
+        || cfg!(target_os = "macos")
+        || cfg!(windows)
+        || set("DISPLAY")
+        || set("WAYLAND_DISPLAY")
+}
+
 fn timeout() -> Duration {
     let secs = std::env::var("ENTRA_CRED_BROWSER_TIMEOUT")
         .ok()
@@ -45,10 +66,17 @@ pub fn sign_in(
     client_id: &str,
     scope: &str,
 ) -> Result<TokenResponse> {
-    let v4 = TcpListener::bind("127.0.0.1:0").map_err(|e| {
-        Error::Other(format!(
-            "cannot listen on localhost for the sign-in redirect: {e}"
-        ))
+    let fixed = REDIRECT_PORT.load(std::sync::atomic::Ordering::Relaxed);
+    let v4 = TcpListener::bind(("127.0.0.1", fixed)).map_err(|e| {
+        if fixed == 0 {
+            Error::Other(format!(
+                "cannot listen on localhost for the sign-in redirect: {e}"
+            ))
+        } else {
+            Error::Other(format!(
+                "cannot listen on localhost:{fixed} for the sign-in redirect: {e} (choose another --redirect-port)"
+            ))
+        }
     })?;
     let port = v4
         .local_addr()
@@ -86,6 +114,10 @@ pub fn sign_in(
 
     eprintln!("To sign in, open this page in a browser: {url}");
     open_browser(&url);
+    eprintln!(
+        "Waiting up to {} s for the sign-in to come back to http://localhost:{port} (no browser here? `entra-cred login --flow device-code` works without one).",
+        timeout().as_secs()
+    );
 
     let deadline = Instant::now() + timeout();
     let code = loop {

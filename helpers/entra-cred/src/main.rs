@@ -38,12 +38,15 @@ struct Cli {
 enum Cmd {
     /// Sign in and keep the refresh token (no terminal needed: the prompt goes to stderr).
     Login {
-        /// How to sign in.
+        /// How to sign in (default: the browser when one can be opened, else the device code).
         #[arg(long, value_enum)]
         flow: Option<LoginFlow>,
         /// Scope of the first token (default: Azure Resource Manager).
         #[arg(long)]
         scope: Option<String>,
+        /// Loopback port for the browser's redirect (e.g. one forwarded with `ssh -L`).
+        #[arg(long, value_name = "N")]
+        redirect_port: Option<u16>,
     },
     /// Print an access token.
     Token {
@@ -83,7 +86,7 @@ enum Cmd {
         #[arg(long)]
         all: bool,
     },
-    /// Wire the helpers into git, docker, kubectl or the AWS tools (idempotent; --dry-run shows the change).
+    /// Wire the helpers into git, docker, kubectl or the AWS tools (idempotent; --dry-run shows the change; --remove undoes).
     Setup {
         #[command(subcommand)]
         tool: setup::Tool,
@@ -132,7 +135,7 @@ pub enum TableJson {
 }
 
 fn main() -> ExitCode {
-    let args: Cli = cli::parse(BIN);
+    let args: Cli = cli::parse_with(BIN, command());
     cli::run(BIN, || run(args))
 }
 
@@ -150,7 +153,16 @@ fn run(args: Cli) -> Result<()> {
     match &args.cmd {
         Cmd::Inspect { token, output } => inspect::run(token.as_deref(), *output),
         Cmd::Status { output } => status::run(&o, *output),
-        Cmd::Login { flow, scope } => login(&o, *flow, scope.as_deref()),
+        Cmd::Login {
+            flow,
+            scope,
+            redirect_port,
+        } => {
+            if let Some(p) = redirect_port {
+                entra_cred_core::sources::browser::set_redirect_port(*p);
+            }
+            login(&o, *flow, scope.as_deref(), redirect_port.is_some())
+        }
         Cmd::Token {
             target,
             claims,
@@ -171,18 +183,86 @@ fn run(args: Cli) -> Result<()> {
     }
 }
 
-fn completions(shell: clap_complete::Shell) -> Result<()> {
+/// The command line, with the global profile flags hidden (from help and completions) where
+/// they mean nothing: `inspect` and `completions` (all three), `setup` and its tools
+/// (`--tenant`, `--client-id`: setup takes `-p` only).
+fn command() -> clap::Command {
     use clap::CommandFactory;
+    let cmd = Cli::command();
+    // clap propagates a global flag to a subcommand only when it has none of that id: give these
+    // subcommands a hidden copy instead (still global, so `setup`'s tools inherit it hidden).
+    let hidden = |ids: &[&str]| -> Vec<clap::Arg> {
+        cmd.get_arguments()
+            .filter(|a| ids.contains(&a.get_id().as_str()))
+            .map(|a| a.clone().hide(true))
+            .collect()
+    };
+    let all = hidden(&["profile", "tenant", "client_id"]);
+    let flags = hidden(&["tenant", "client_id"]);
+    cmd.clone()
+        .mut_subcommand("inspect", |c| c.args(all.clone()))
+        .mut_subcommand("completions", |c| c.args(all.clone()))
+        .mut_subcommand("setup", |c| c.args(flags))
+}
+
+/// The command the completion scripts are generated from. The generators offer hidden flags
+/// too, so here the profile flags are not global: each subcommand gets the ones it takes
+/// (none for `inspect` and `completions`, `-p` for `setup` and its tools).
+fn completion_command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let all = ["profile", "tenant", "client_id"];
+    let flags: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| all.contains(&a.get_id().as_str()))
+        .cloned()
+        .collect();
+    let subs: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    let mut c = all
+        .iter()
+        .fold(cmd, |c, id| c.mut_arg(*id, |a| a.global(false)));
+    for sub in subs {
+        let takes: &[&str] = match sub.as_str() {
+            "inspect" | "completions" => &[],
+            "setup" => &["profile"],
+            _ => &all,
+        };
+        let args: Vec<clap::Arg> = flags
+            .iter()
+            .filter(|a| takes.contains(&a.get_id().as_str()))
+            .cloned()
+            .collect();
+        c = c.mut_subcommand(sub, |s| s.args(args));
+    }
+    c
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<()> {
     let mut buf = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), BIN, &mut buf);
-    cli::print(&String::from_utf8_lossy(&buf))
+    clap_complete::generate(shell, &mut completion_command(), BIN, &mut buf);
+    let mut text = String::from_utf8_lossy(&buf).into_owned();
+    if shell == clap_complete::Shell::Bash {
+        // clap_complete tracks the subcommand as `entra__cred__subcmd__X` but names the case
+        // arms `entra__subcmd__cred__subcmd__X` (it escapes the binary name's hyphen twice), so
+        // nothing past the first word completed. Name the arms as the tracking does.
+        text = text.replace("entra__subcmd__cred__subcmd__", "entra__cred__subcmd__");
+    }
+    cli::print(&text)
 }
 
 fn broker() -> Result<Broker> {
     Ok(Broker::new(Cache::open()?))
 }
 
-fn login(o: &Overrides, flow: Option<LoginFlow>, scope: Option<&str>) -> Result<()> {
+fn login(
+    o: &Overrides,
+    flow: Option<LoginFlow>,
+    scope: Option<&str>,
+    redirect_port: bool,
+) -> Result<()> {
     let config = Config::load()?;
     let profile = config.profile(o)?;
     let scope = scope
@@ -192,8 +272,11 @@ fn login(o: &Overrides, flow: Option<LoginFlow>, scope: Option<&str>) -> Result<
     let flow = match flow {
         Some(LoginFlow::DeviceCode) => Flow::DeviceCode,
         Some(LoginFlow::Browser) => Flow::Browser,
-        None if profile.flow.is_user() || profile.flow == Flow::Auto => {
-            if profile.flow == Flow::Browser {
+        None if profile.flow.is_user() => profile.flow,
+        // No flow chosen: the browser when one can be opened (or a redirect port was given for
+        // one elsewhere), else the device code (SPEC `entra-cred`).
+        None if profile.flow == Flow::Auto => {
+            if redirect_port || entra_cred_core::sources::browser::can_open_browser() {
                 Flow::Browser
             } else {
                 Flow::DeviceCode

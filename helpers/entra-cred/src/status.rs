@@ -41,10 +41,19 @@ pub fn run(o: &Overrides, output: TableJson) -> Result<()> {
         let mut account = Value::Null;
         let mut rt_store = Value::Null;
         let mut tokens = Vec::new();
-        for key in broker.session_keys(&p) {
-            let Some(s) = cache.load_session(&key) else {
-                continue;
-            };
+        // The profile's own sessions, then those of other tenants that got their tokens through
+        // this sign-in (e.g. the AKS or Azure Repos tenant of `setup kubectl`/`setup git`):
+        // `logout` forgets them with the profile, so `status` shows them with it.
+        let own = broker.session_keys(&p);
+        let borrowed = cache.sessions().into_iter().filter(|s| {
+            s.refresh_token.is_none()
+                && s.authority.eq_ignore_ascii_case(&p.authority)
+                && s.client_id.eq_ignore_ascii_case(&p.client_id)
+                && !own.iter().any(|k| k.tenant == s.tenant)
+        });
+        let mut sessions: Vec<_> = own.iter().filter_map(|k| cache.load_session(k)).collect();
+        sessions.extend(borrowed);
+        for s in sessions {
             if let Some(a) = &s.account {
                 if account.is_null() {
                     account = json!({"username": a.username, "oid": a.oid, "tenant": a.tenant});

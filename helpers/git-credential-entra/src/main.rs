@@ -23,7 +23,7 @@ const BIN: &str = "git-credential-entra";
 /// (or `entra-cred setup git`). git runs it as `git-credential-entra get|store|erase`
 /// with the request on stdin.
 #[derive(Parser)]
-#[command(name = BIN, version, about)]
+#[command(name = BIN, version)]
 struct Args {
     /// Profile to use (default: the profile whose git_hosts lists the host, else
     /// ENTRA_CRED_PROFILE, else `default`).

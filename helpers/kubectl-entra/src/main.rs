@@ -25,7 +25,7 @@ const BIN: &str = "kubectl-entra";
 /// Sign in once with `entra-cred login`; `convert-kubeconfig` rewrites
 /// kubelogin and legacy azure users for you.
 #[derive(Parser)]
-#[command(name = BIN, version, about, long_about = None, args_conflicts_with_subcommands = false)]
+#[command(name = BIN, version, long_about = None, args_conflicts_with_subcommands = false)]
 struct Args {
     /// entra-cred profile (default: ENTRA_CRED_PROFILE, else `default`).
     #[arg(short = 'p', long, global = true, value_name = "NAME")]
@@ -231,7 +231,10 @@ fn convert(
             report.push_str(&format!("{shown}: nothing to change ({detail})\n"));
         }
         Some(new_text) => {
-            if kubeconfig::has_inner_comments(&text) {
+            // Only the converted users are rewritten in a block-style file; a whole rewrite
+            // (other layouts) drops the comments below the leading block.
+            let comments = |t: &str| t.lines().filter(|l| l.contains('#')).count();
+            if kubeconfig::has_inner_comments(&text) && comments(new_text) < comments(&text) {
                 report.push_str(&format!(
                     "note: comments inside {shown} (other than the leading block) are not kept\n"
                 ));
@@ -253,9 +256,40 @@ fn quote_list(names: &[String]) -> String {
     q.join(", ")
 }
 
+/// The account of a sign-in that already serves this client id (one sign-in serves every
+/// tenant), read from the cache without creating or changing anything.
+fn signed_in(args: &Args, client_id: Option<&str>) -> Option<String> {
+    let config = Config::load().ok()?;
+    let profile = config
+        .profile(&Overrides {
+            profile: args.profile.clone(),
+            client_id: client_id.map(str::to_string),
+            ..Default::default()
+        })
+        .ok()?;
+    if !entra_cred_core::paths::cache_dir().is_some_and(|d| d.is_dir()) {
+        return None;
+    }
+    let cache = Cache::open().ok()?;
+    cache
+        .sessions()
+        .into_iter()
+        .find(|s| {
+            s.refresh_token.is_some()
+                && s.authority.eq_ignore_ascii_case(&profile.authority)
+                && s.client_id.eq_ignore_ascii_case(&profile.client_id)
+        })
+        .map(|s| {
+            s.account
+                .and_then(|a| a.username)
+                .unwrap_or_else(|| "an unnamed account".into())
+        })
+}
+
 /// What to run next: one `entra-cred login` per distinct session the users need.
 fn next_step(args: &Args, changes: &[kubeconfig::Change]) -> String {
     let mut lines: Vec<String> = Vec::new();
+    let mut signed: Vec<String> = Vec::new();
     for c in changes {
         let mut cmd = String::from("entra-cred login");
         if let Some(p) = &args.profile {
@@ -263,12 +297,14 @@ fn next_step(args: &Args, changes: &[kubeconfig::Change]) -> String {
         }
         let mut it = c.args.iter();
         let mut flow: Option<&str> = None;
+        let mut client_id: Option<&str> = None;
         while let Some(a) = it.next() {
             match a.as_str() {
                 // No --tenant: one sign-in serves every tenant the person may reach.
                 "--client-id" => {
                     if let Some(v) = it.next() {
                         cmd.push_str(&format!(" {a} {v}"));
+                        client_id = Some(v);
                     }
                 }
                 "--flow" => flow = it.next().map(String::as_str),
@@ -281,14 +317,26 @@ fn next_step(args: &Args, changes: &[kubeconfig::Change]) -> String {
             // Application flows need no sign-in.
             Some(_) => continue,
         }
+        if let Some(who) = signed_in(args, client_id) {
+            if !signed.contains(&who) {
+                signed.push(who);
+            }
+            continue;
+        }
         if !lines.contains(&cmd) {
             lines.push(cmd);
         }
     }
-    if lines.is_empty() {
-        return String::new();
+    let mut s = String::new();
+    for who in signed {
+        s.push_str(&format!(
+            "already signed in as {who}: kubectl gets its tokens without a prompt\n"
+        ));
     }
-    let mut s = String::from("next: sign in once (tokens then come without a prompt):\n");
+    if lines.is_empty() {
+        return s;
+    }
+    s.push_str("next: sign in once (tokens then come without a prompt):\n");
     for l in lines {
         s.push_str(&format!("  {l}\n"));
     }

@@ -690,6 +690,23 @@ fn one_sign_in_serves_other_tenants_and_keeps_rotating() {
     }
     assert_eq!(env.state().active_refresh_tokens(), 1);
     assert_eq!(env.state().count(Endpoint::DeviceCode), 1);
+    // status shows them with the profile that signed in.
+    let out = entra_cred(&env, &["status", "--output", "json"]).ok();
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    let tokens = v["profiles"][0]["tokens"].as_array().unwrap();
+    assert!(
+        tokens
+            .iter()
+            .any(|t| t["tenant"] == other && t["scope"] == DEVOPS),
+        "{}",
+        out.stdout
+    );
+    let table = entra_cred(&env, &["status"]).ok();
+    assert!(
+        table.stdout.contains(&format!("{DEVOPS} @ {other}")),
+        "{}",
+        table.stdout
+    );
     // Signing out forgets the tokens obtained for the other tenant too.
     entra_cred(&env, &["logout"]).ok();
     run(
@@ -699,4 +716,63 @@ fn one_sign_in_serves_other_tenants_and_keeps_rotating() {
         T,
     )
     .code_is(3);
+}
+
+/// A `$BROWSER` that follows the sign-in page to the loopback redirect.
+fn curl_browser(env: &mut TestEnv) {
+    let script = env.root().join("browser.sh");
+    std::fs::write(&script, "#!/bin/sh\nexec curl -sfL -o /dev/null \"$1\"\n").unwrap();
+    make_executable(&script);
+    env.set_env("BROWSER", script.to_str().unwrap());
+}
+
+#[test]
+fn login_without_flow_uses_the_browser_when_one_can_be_opened_else_the_device_code() {
+    // No BROWSER, no DISPLAY/WAYLAND_DISPLAY (empty counts as unset): device code.
+    let mut env = TestEnv::new();
+    env.set_env("DISPLAY", "");
+    let out = entra_cred(&env, &["login"]).ok();
+    assert!(out.stderr.contains("enter the code"), "{}", out.stderr);
+    assert!(!out.stderr.contains("Waiting up to"), "{}", out.stderr);
+    assert_eq!(env.state().count(Endpoint::DeviceCode), 1);
+    assert_eq!(env.state().count(Endpoint::Authorize), 0);
+
+    // $BROWSER set: the browser, saying how long it waits and what works without one.
+    let mut env = TestEnv::new();
+    curl_browser(&mut env);
+    env.set_env("ENTRA_CRED_BROWSER_TIMEOUT", "42");
+    let out = entra_cred(&env, &["login"]).ok();
+    assert!(out.stderr.contains("Waiting up to 42 s"), "{}", out.stderr);
+    assert!(out.stderr.contains("--flow device-code"), "{}", out.stderr);
+    assert!(out.stderr.contains("Signed in as"), "{}", out.stderr);
+    assert_eq!(env.state().count(Endpoint::DeviceCode), 0);
+    assert_eq!(env.state().count_grant("authorization_code"), 1);
+}
+
+#[test]
+fn login_redirect_port_fixes_the_loopback_port() {
+    let mut env = TestEnv::new();
+    curl_browser(&mut env);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let p = port.to_string();
+    entra_cred(&env, &["login", "--flow", "browser", "--redirect-port", &p]).ok();
+    let reqs = env.state().requests_for(Endpoint::Token);
+    let redeem = reqs
+        .iter()
+        .find(|r| r.param("grant_type") == Some("authorization_code"))
+        .unwrap();
+    assert_eq!(
+        redeem.param("redirect_uri"),
+        Some(format!("http://localhost:{port}").as_str())
+    );
+    // A port in use: one line naming it and the way out, exit 1.
+    let busy = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let out = entra_cred(&env, &["login", "--flow", "browser", "--redirect-port", &p]);
+    drop(busy);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("--redirect-port"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 }

@@ -487,6 +487,11 @@ fn kubectl_setup_converts_the_aks_fixture_once() {
     entra_cred(&env, &args).ok();
     let converted = read(&kc);
     assert_ne!(converted, original);
+    // Minimal edit: everything before the users list, and the untouched user, keep their bytes.
+    let users = original.find("\nusers:\n").unwrap();
+    assert_eq!(converted[..users], original[..users], "re-indented");
+    let other = original.find("- name: other-admin").unwrap();
+    assert!(converted.ends_with(&original[other..]), "{converted}");
     assert!(converted.contains("kubectl-entra"), "{converted}");
     assert!(!converted.contains("auth-provider:"), "{converted}");
     assert!(!original.contains("work"));
@@ -517,6 +522,387 @@ fn completions_for_each_shell_name_the_setup_commands() {
         let out = entra_cred(&env, &["completions", shell]).ok();
         assert!(out.stdout.contains("setup"), "{shell}");
         assert!(out.stdout.contains("aws-profile"), "{shell}");
+        // Only login/token/refresh/status/logout (and the top level) offer --tenant (bash
+        // has no descriptions: bash_completion_works_past_the_first_word checks it).
+        if shell == "bash" {
+            continue;
+        }
+        assert_eq!(
+            out.stdout.matches("Tenant to use instead").count(),
+            6,
+            "{shell}: {}",
+            out.stdout
+        );
     }
+    let fish = entra_cred(&env, &["completions", "fish"]).ok().stdout;
+    assert!(!fish
+        .lines()
+        .any(|l| l.contains("using_subcommand inspect") && l.contains("-l tenant")));
     entra_cred(&env, &["completions", "tcsh"]).code_is(2);
+}
+
+// ----- no copy of a user's file anywhere else; --remove; bare registry names ----------------
+
+/// One file-system change a traced process made or tried: syscall, path, mode of a creation.
+#[derive(Debug)]
+struct Write {
+    call: String,
+    path: PathBuf,
+    mode: Option<u32>,
+}
+
+/// The quoted path arguments of an strace line.
+fn quoted(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('"') {
+        let after = &rest[i + 1..];
+        let Some(j) = after.find('"') else { break };
+        out.push(after[..j].to_string());
+        rest = &after[j + 1..];
+    }
+    out
+}
+
+/// Runs `entra-cred ARGS` under `strace -f` (children too: git, kubectl-entra) with `TMPDIR`
+/// pointing at an empty directory, and returns every attempt to create, write, rename, link,
+/// remove or make a directory, with relative paths resolved against the working directory.
+fn traced(env: &TestEnv, args: &[&str]) -> (RunOutput, Vec<Write>) {
+    e2e::ensure_built();
+    let log = env.root().join("strace.log");
+    let tmp = env.root().join("tmpdir");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut c = env.tool("strace");
+    c.args([
+        "-f",
+        "-qq",
+        "-e",
+        "signal=none",
+        "-e",
+        "trace=open,openat,creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,mkdir,mkdirat,unlink,unlinkat,truncate",
+        "-o",
+    ])
+    .arg(&log)
+    .arg("--")
+    .arg(bin_dir().join("entra-cred"))
+    .args(args)
+    .env("TMPDIR", &tmp);
+    let out = run(&mut c, None, T);
+    let text = read(&log);
+    let mut writes = Vec::new();
+    for line in text.lines() {
+        let body = line.split_once(' ').map(|x| x.1).unwrap_or(line).trim();
+        let call = body.split('(').next().unwrap_or("").to_string();
+        let paths = quoted(body);
+        let is_open = matches!(call.as_str(), "open" | "openat");
+        if is_open
+            && !(body.contains("O_WRONLY")
+                || body.contains("O_RDWR")
+                || body.contains("O_CREAT")
+                || body.contains("O_TRUNC"))
+        {
+            continue;
+        }
+        let mode = if body.contains("O_CREAT") || call == "creat" {
+            body.rsplit_once(", 0")
+                .and_then(|(_, m)| u32::from_str_radix(m.split(')').next().unwrap_or(""), 8).ok())
+        } else {
+            None
+        };
+        for p in paths {
+            if p == "/dev/null" || p == "/dev/tty" {
+                continue;
+            }
+            let path = if p.starts_with('/') {
+                PathBuf::from(&p)
+            } else {
+                env.root().join(&p)
+            };
+            writes.push(Write {
+                call: call.clone(),
+                path,
+                mode,
+            });
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "something was left in TMPDIR"
+    );
+    (out, writes)
+}
+
+/// Every change is beside `file` (in its directory), and every file created there has `mode`.
+#[track_caller]
+fn only_beside(writes: &[Write], file: &Path, mode: u32) {
+    let dir = file.parent().unwrap();
+    assert!(!writes.is_empty(), "the trace saw no write at all");
+    for w in writes {
+        assert_eq!(
+            w.path.parent(),
+            Some(dir),
+            "{} of {} is outside {}",
+            w.call,
+            w.path.display(),
+            dir.display()
+        );
+        if let Some(m) = w.mode {
+            assert_eq!(m, mode, "{} created with {m:o}", w.path.display());
+        }
+    }
+}
+
+fn no_dry_run_write(env: &TestEnv, args: &[&str]) {
+    let mut a = args.to_vec();
+    a.push("--dry-run");
+    let (out, writes) = traced(env, &a);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let writes: Vec<&Write> = writes
+        .iter()
+        .filter(|w| !w.path.starts_with(env.root().join("strace.log")))
+        .collect();
+    assert!(writes.is_empty(), "--dry-run wrote: {writes:?}");
+}
+
+/// Every setup, traced: the only file created is the temporary one beside the user's file,
+/// with that file's mode (0600 for a new one); `--dry-run` writes nothing at all, and nothing
+/// lands in TMPDIR.
+#[test]
+fn setups_write_only_beside_the_file_with_its_mode() {
+    let mut env = env_with_work_profile();
+    let dir = |name: &str| {
+        let d = env.root().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let (gdir, ddir, adir, kdir) = (dir("git"), dir("docker"), dir("aws"), dir("kube"));
+    let gc = gdir.join("config");
+    let dc = ddir.join("config.json");
+    let ac = adir.join("config");
+    let kc = kdir.join("config");
+    std::fs::write(&gc, GITCONFIG).unwrap();
+    std::fs::write(&dc, DOCKER_CONFIG).unwrap();
+    std::fs::write(&ac, AWS_CONFIG).unwrap();
+    std::fs::write(&kc, read(&fixture("kubeconfig-aks-legacy-azure.yaml"))).unwrap();
+    for f in [&gc, &dc, &ac, &kc] {
+        std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    }
+    env.set_env("GIT_CONFIG_GLOBAL", gc.to_str().unwrap());
+    env.set_env("DOCKER_CONFIG", ddir.to_str().unwrap());
+    env.set_env("AWS_CONFIG_FILE", ac.to_str().unwrap());
+    let k = kc.to_str().unwrap().to_string();
+    let aws = [
+        "setup",
+        "aws",
+        "--aws-profile",
+        "dev",
+        "--scope",
+        "api://x/.default",
+    ];
+    let cases: Vec<(Vec<&str>, &Path)> = vec![
+        (vec!["setup", "git"], &gc),
+        (vec!["setup", "docker", "myreg.azurecr.io"], &dc),
+        (aws.to_vec(), &ac),
+        (vec!["setup", "kubectl", "--kubeconfig", &k], &kc),
+        (vec!["setup", "git", "--remove"], &gc),
+        (vec!["setup", "docker", "--remove"], &dc),
+        (vec!["setup", "aws", "--remove"], &ac),
+    ];
+    for (args, file) in &cases {
+        let before = std::fs::read(file).unwrap();
+        no_dry_run_write(&env, args);
+        assert_eq!(
+            std::fs::read(file).unwrap(),
+            before,
+            "--dry-run changed {args:?}"
+        );
+        let (out, writes) = traced(&env, args);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        let writes: Vec<Write> = writes
+            .into_iter()
+            .filter(|w| !w.path.starts_with(env.root().join("strace.log")))
+            .collect();
+        only_beside(&writes, file, 0o640);
+        assert_ne!(
+            std::fs::read(file).unwrap(),
+            before,
+            "{args:?} changed nothing"
+        );
+        assert_eq!(mode(file), 0o640, "{args:?} kept the mode");
+    }
+
+    // New files: created 0600 (and the temporary too).
+    std::fs::remove_file(&gc).unwrap();
+    let (out, writes) = traced(&env, &["setup", "git"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let writes: Vec<Write> = writes
+        .into_iter()
+        .filter(|w| !w.path.starts_with(env.root().join("strace.log")))
+        .collect();
+    only_beside(&writes, &gc, 0o600);
+    assert_eq!(mode(&gc), 0o600);
+}
+
+/// setup then `--remove` gives the file back byte for byte; a second `--remove` changes
+/// nothing and says so; `--remove --dry-run` shows the diff and writes nothing.
+#[track_caller]
+fn round_trip(env: &TestEnv, setup: &[&str], remove: &[&str], file: &Path) {
+    let original = std::fs::read(file).unwrap();
+    entra_cred(env, setup).ok();
+    let set_up = std::fs::read(file).unwrap();
+    assert_ne!(set_up, original, "{setup:?} changed nothing");
+    let mut dry = remove.to_vec();
+    dry.push("--dry-run");
+    let out = entra_cred(env, &dry).ok();
+    assert!(out.stdout.starts_with("--- "), "{}", out.stdout);
+    assert_eq!(
+        std::fs::read(file).unwrap(),
+        set_up,
+        "--remove --dry-run wrote"
+    );
+    let out = entra_cred(env, remove).ok();
+    assert!(out.stderr.contains("Updated "), "{}", out.stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&std::fs::read(file).unwrap()),
+        String::from_utf8_lossy(&original),
+        "{remove:?} did not give the bytes back"
+    );
+    let again = entra_cred(env, remove).ok();
+    assert!(again.stderr.contains("nothing changed"), "{}", again.stderr);
+    assert_eq!(std::fs::read(file).unwrap(), original);
+}
+
+#[test]
+fn remove_round_trips_for_git_docker_and_aws() {
+    let mut env = env_with_work_profile();
+    let gc = env.home().join(".gitconfig");
+    std::fs::write(&gc, GITCONFIG).unwrap();
+    round_trip(
+        &env,
+        &["-p", "work", "setup", "git", "--host", "127.0.0.1:9"],
+        &["setup", "git", "--remove"],
+        &gc,
+    );
+    // git reads the same helpers as before.
+    assert_eq!(urlmatch(&env, "https://dev.azure.com/org/r"), "store");
+
+    let dir = env.home().join(".docker");
+    std::fs::create_dir_all(&dir).unwrap();
+    let dc = dir.join("config.json");
+    // docker's own layout (tabs, no final newline) and another helper stay as they are.
+    std::fs::write(&dc, DOCKER_CONFIG.trim_end()).unwrap();
+    round_trip(
+        &env,
+        &["setup", "docker", "myreg", "other.azurecr.io"],
+        &["setup", "docker", "--remove"],
+        &dc,
+    );
+    std::fs::write(&dc, "{\"auths\":{}}").unwrap();
+    round_trip(
+        &env,
+        &["setup", "docker", "a.azurecr.io"],
+        &["setup", "docker", "--remove", "a.azurecr.io"],
+        &dc,
+    );
+
+    let ac = env.root().join("aws-config");
+    env.set_env("AWS_CONFIG_FILE", ac.to_str().unwrap());
+    std::fs::write(&ac, AWS_CONFIG).unwrap();
+    // A new section, a line added to [default], a line added to [profile prod].
+    for p in ["ci", "default", "prod"] {
+        round_trip(
+            &env,
+            &[
+                "setup",
+                "aws",
+                "--aws-profile",
+                p,
+                "--scope",
+                "api://x/.default",
+            ],
+            &["setup", "aws", "--remove", "--aws-profile", p],
+            &ac,
+        );
+    }
+    // dev's credential_process is another tool's: not ours to remove.
+    let out = entra_cred(&env, &["setup", "aws", "--remove"]).ok();
+    assert!(out.stderr.contains("nothing changed"), "{}", out.stderr);
+    assert_eq!(read(&ac), AWS_CONFIG);
+    // Once setup replaced it, --remove takes ours out (the old line cannot come back).
+    entra_cred(
+        &env,
+        &["setup", "aws", "--aws-profile", "dev", "--scope", "s"],
+    )
+    .ok();
+    entra_cred(&env, &["setup", "aws", "--remove"]).ok();
+    assert_eq!(
+        read(&ac),
+        AWS_CONFIG.replace("credential_process = /usr/local/bin/old-helper --x\n", "")
+    );
+}
+
+#[test]
+fn setup_docker_with_a_bare_name_writes_the_acr_host_and_says_so() {
+    let mut env = TestEnv::new();
+    let dir = env.root().join("dockercfg");
+    env.set_env("DOCKER_CONFIG", dir.to_str().unwrap());
+    let cfg = dir.join("config.json");
+    let out = entra_cred(&env, &["setup", "docker", "myreg"]).ok();
+    assert_eq!(
+        read(&cfg),
+        "{\n\t\"credHelpers\": {\n\t\t\"myreg.azurecr.io\": \"entra\"\n\t}\n}\n"
+    );
+    assert!(
+        out.stderr.contains("using myreg.azurecr.io"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("acr_hosts"), "{}", out.stderr);
+    // The profile's cloud decides the suffix.
+    env.write_config("[profiles.cn]\ncloud = \"china\"\n");
+    entra_cred(&env, &["-p", "cn", "setup", "docker", "Other"]).ok();
+    assert!(
+        read(&cfg).contains("\"other.azurecr.cn\": \"entra\""),
+        "{}",
+        read(&cfg)
+    );
+}
+
+/// Sources the generated bash completion and drives its function as bash does on <TAB>.
+fn complete_bash(env: &TestEnv, words: &[&str]) -> Vec<String> {
+    let script = env.root().join("entra-cred.bash");
+    let out = entra_cred(env, &["completions", "bash"]).ok();
+    std::fs::write(&script, out.stdout).unwrap();
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let cword = words.len() - 1;
+    let prev = if cword > 0 { words[cword - 1] } else { "" };
+    let drive = format!(
+        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={cword}\nCOMP_LINE='{}'\nCOMP_POINT=${{#COMP_LINE}}\n_entra__cred entra-cred '{}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        script.display(),
+        quoted.join(" "),
+        words.join(" "),
+        words[cword],
+    );
+    let out = run(env.tool("bash").args(["--norc", "-c", &drive]), None, T).ok();
+    out.stdout.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn bash_completion_works_past_the_first_word() {
+    let env = TestEnv::new();
+    let setup = complete_bash(&env, &["entra-cred", "setup", ""]);
+    for w in ["git", "docker", "kubectl", "aws"] {
+        assert!(setup.iter().any(|s| s == w), "setup <TAB>: {setup:?}");
+    }
+    assert!(!setup.iter().any(|s| s == "--tenant"), "{setup:?}");
+    let flows = complete_bash(&env, &["entra-cred", "login", "--flow", ""]);
+    assert_eq!(flows, ["device-code", "browser"]);
+    let remove = complete_bash(&env, &["entra-cred", "setup", "docker", "--re"]);
+    assert_eq!(remove, ["--remove"]);
+    let inspect = complete_bash(&env, &["entra-cred", "inspect", "--"]);
+    for irrelevant in ["--tenant", "--client-id", "--profile"] {
+        assert!(!inspect.iter().any(|s| s == irrelevant), "{inspect:?}");
+    }
+    assert!(inspect.iter().any(|s| s == "--output"), "{inspect:?}");
 }

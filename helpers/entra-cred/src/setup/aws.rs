@@ -23,11 +23,11 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args)]
 pub struct Args {
     /// The AWS profile to write (`default` writes `[default]`).
-    #[arg(long, value_name = "NAME")]
-    pub aws_profile: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "remove")]
+    pub aws_profile: Option<String>,
     /// The Entra scope: the application AWS IAM trusts as the OIDC audience (`api://.../.default`).
-    #[arg(long, value_name = "S")]
-    pub scope: String,
+    #[arg(long, value_name = "S", required_unless_present = "remove")]
+    pub scope: Option<String>,
     /// Role to assume with the Entra token (federation mode); without it, token mode.
     #[arg(long, value_name = "ARN")]
     pub role_arn: Option<String>,
@@ -43,6 +43,10 @@ pub struct Args {
     /// Print the change as a diff on stdout; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Take entra-credential-process out again (of --aws-profile's section; of every section
+    /// when none is given).
+    #[arg(long, conflicts_with_all = ["scope", "role_arn"])]
+    pub remove: bool,
 }
 
 /// `$AWS_CONFIG_FILE`, else `~/.aws/config`.
@@ -85,7 +89,7 @@ pub fn command_line(program: Option<&Path>, args: &Args, profile: Option<&str>) 
     if let Some(p) = profile {
         push("-p", p);
     }
-    push("--scope", &args.scope);
+    push("--scope", args.scope.as_deref().unwrap_or_default());
     if let Some(a) = &args.role_arn {
         push("--role-arn", a);
     }
@@ -356,6 +360,65 @@ pub fn edit(path: &Path, old: &str, aws_profile: &str, value: &str) -> Result<Ed
     })
 }
 
+/// The text without the `credential_process` lines that run entra-credential-process (in
+/// `aws_profile`'s section, or in every section); a section left with nothing but its header
+/// goes too, with the blank line setup put before it. Returns the new text and the sections.
+pub fn remove(path: &Path, old: &str, aws_profile: Option<&str>) -> Result<(String, Vec<String>)> {
+    let lines = parse(old).map_err(|e| super::unparsable(path, &e))?;
+    let wanted: Vec<String> = match aws_profile {
+        Some("default") => vec!["default".into(), "profile default".into()],
+        Some(p) => vec![wanted_section(p)],
+        None => Vec::new(),
+    };
+    let mut drop = vec![false; lines.len()];
+    let mut sections = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let Kind::Section(name) = &lines[i].kind else {
+            i += 1;
+            continue;
+        };
+        let end = lines[i + 1..]
+            .iter()
+            .position(|l| matches!(l.kind, Kind::Section(_)))
+            .map(|p| i + 1 + p)
+            .unwrap_or(lines.len());
+        if wanted.is_empty() || wanted.contains(name) {
+            for k in i + 1..end {
+                let ours = matches!(&lines[k].kind, Kind::Key(key, _) if key == "credential_process")
+                    && lines[k].text.contains("entra-credential-process");
+                if ours {
+                    drop[k] = true;
+                    let mut j = k + 1;
+                    while j < end && lines[j].kind == Kind::Continuation {
+                        drop[j] = true;
+                        j += 1;
+                    }
+                    sections.push(name.clone());
+                }
+            }
+            let empty = (i + 1..end).all(|k| drop[k] || lines[k].kind == Kind::Blank);
+            let any = (i + 1..end).any(|k| drop[k]);
+            if any && empty && !lines[i].text.contains(['#', ';']) {
+                drop[i] = true;
+                // The blank line setup put before an appended section.
+                let last_kept = (i + 1..end).rev().find(|&k| !drop[k]);
+                if last_kept.is_none() && i > 0 && lines[i - 1].kind == Kind::Blank {
+                    drop[i - 1] = true;
+                }
+            }
+        }
+        i = end;
+    }
+    let text = lines
+        .iter()
+        .zip(&drop)
+        .filter(|(_, d)| !**d)
+        .map(|(l, _)| l.text)
+        .collect();
+    Ok((text, sections))
+}
+
 /// Whether the shared credentials file has static keys for this profile (they win over
 /// `credential_process`).
 fn has_static_credentials(aws_profile: &str) -> Option<PathBuf> {
@@ -373,11 +436,45 @@ fn has_static_credentials(aws_profile: &str) -> Option<PathBuf> {
     None
 }
 
-/// Runs `setup aws`.
+/// `setup aws --remove`.
+fn run_remove(args: &Args) -> Result<()> {
+    let path = config_path()?;
+    let target = super::write_target(&path);
+    let old = super::read_text(&target)?;
+    let (new, sections) = remove(
+        &target,
+        old.as_deref().unwrap_or(""),
+        args.aws_profile.as_deref(),
+    )?;
+    let outcome = super::apply(
+        &target,
+        old.as_deref(),
+        &new,
+        args.dry_run,
+        super::NEW_FILE_MODE,
+    )?;
+    let what = if sections.is_empty() {
+        "no credential_process runs entra-credential-process".to_string()
+    } else {
+        format!(
+            "[{}] no longer get credentials from entra-credential-process",
+            sections.join("], [")
+        )
+    };
+    super::report_removed(outcome, &path, &what);
+    Ok(())
+}
+
+/// Runs `setup aws` (or `setup aws --remove`).
 pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
+    if args.remove {
+        return run_remove(args);
+    }
     super::check_profile(profile)?;
-    check_profile_name(&args.aws_profile)?;
-    if args.scope.trim().is_empty() || args.scope.chars().any(char::is_whitespace) {
+    let aws_profile = args.aws_profile.clone().unwrap_or_default();
+    let scope = args.scope.clone().unwrap_or_default();
+    check_profile_name(&aws_profile)?;
+    if scope.trim().is_empty() || scope.chars().any(char::is_whitespace) {
         return Err(Error::Config(
             "--scope must be one word, e.g. api://<application id>/.default".into(),
         ));
@@ -387,17 +484,18 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
     let path = config_path()?;
     let target = super::write_target(&path);
     let old = super::read_text(&target)?;
-    let edited = edit(
+    let edited = edit(&target, old.as_deref().unwrap_or(""), &aws_profile, &value)?;
+    let outcome = super::apply(
         &target,
-        old.as_deref().unwrap_or(""),
-        &args.aws_profile,
-        &value,
+        old.as_deref(),
+        &edited.text,
+        args.dry_run,
+        super::NEW_FILE_MODE,
     )?;
-    let outcome = super::apply(&target, old.as_deref(), &edited.text, args.dry_run, 0o600)?;
-    let section = if args.aws_profile == "default" {
+    let section = if aws_profile == "default" {
         "[default]".to_string()
     } else {
-        format!("[profile {}]", args.aws_profile)
+        format!("[profile {aws_profile}]")
     };
     report(
         outcome,
@@ -414,11 +512,10 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
             "warning: {section} also sets {k}, which AWS tools use before credential_process: remove it for credential_process to take effect"
         );
     }
-    if let Some(c) = has_static_credentials(&args.aws_profile) {
+    if let Some(c) = has_static_credentials(&aws_profile) {
         eprintln!(
-            "warning: {} has aws_access_key_id for [{}], which AWS tools use before credential_process: remove it for credential_process to take effect",
+            "warning: {} has aws_access_key_id for [{aws_profile}], which AWS tools use before credential_process: remove it for credential_process to take effect",
             c.display(),
-            args.aws_profile
         );
     }
     if args.role_arn.is_none() {
@@ -426,10 +523,10 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
             "note: without --role-arn this is token mode: AWS services reject these credentials; give --role-arn to get real AWS credentials from STS"
         );
     }
-    let shown = if args.aws_profile == "default" {
+    let shown = if aws_profile == "default" {
         String::new()
     } else {
-        format!(" --profile {}", args.aws_profile)
+        format!(" --profile {aws_profile}")
     };
     if outcome != Outcome::WouldChange && args.role_arn.is_some() {
         eprintln!("Try: aws sts get-caller-identity{shown}");
@@ -509,15 +606,48 @@ mod tests {
     }
 
     #[test]
+    fn remove_gives_back_the_bytes() {
+        let v = "\"/b/entra-credential-process\" --scope s";
+        for old in [
+            "",
+            "[default]\nregion = a",
+            "[default]\nregion = a\n",
+            "# c\n[profile dev]\nregion = a\n\n[profile x]\ny = 1\n",
+            "[profile a]\r\nregion = b\r\n",
+        ] {
+            for p in ["dev", "default", "x"] {
+                let new = e(old, p, v);
+                let (back, s) = remove(Path::new("c"), &new, Some(p)).unwrap();
+                assert_eq!(
+                    back,
+                    old.to_string() + if old.ends_with('a') { "\n" } else { "" },
+                    "{p} in {new:?}"
+                );
+                assert_eq!(s.len(), 1);
+                let (again, none) = remove(Path::new("c"), &back, None).unwrap();
+                assert_eq!((again, none.len()), (back, 0));
+            }
+        }
+        // Another tool's credential_process stays; a named profile limits the removal.
+        let old = "[profile a]\ncredential_process = other\n[profile b]\ncredential_process = entra-credential-process --scope s\n";
+        assert_eq!(remove(Path::new("c"), old, Some("a")).unwrap().0, old);
+        assert_eq!(
+            remove(Path::new("c"), old, None).unwrap().0,
+            "[profile a]\ncredential_process = other\n"
+        );
+    }
+
+    #[test]
     fn command_lines() {
         let args = Args {
-            aws_profile: "dev".into(),
-            scope: "api://app/.default".into(),
+            aws_profile: Some("dev".into()),
+            scope: Some("api://app/.default".into()),
             role_arn: Some("arn:aws:iam::123456789012:role/r".into()),
             role_session_name: None,
             duration_seconds: Some(900),
             region: None,
             dry_run: false,
+            remove: false,
         };
         assert_eq!(
             command_line(Some(Path::new("/My Bin/entra-credential-process")), &args, Some("w")),

@@ -18,10 +18,11 @@
 //! `https://*.visualstudio.com` against one subdomain label (its URL matching is shared with
 //! `http.<url>.*`).
 //!
-//! The edit is done by `git config --file` on a copy of the file, then renamed over it: git
-//! writes its own syntax, and `--dry-run` shows the exact diff.
+//! The edit is made on the text (see `gitconfig`), in git's own syntax, without a copy of the
+//! file anywhere; git itself checks the result (reading it on stdin) before the file is
+//! replaced, with a temporary file beside it. `--remove` takes out exactly those lines.
 
-use super::{report, Outcome};
+use super::{gitconfig, report, Outcome};
 use entra_cred_core::config::{is_loopback_host, split_hosts, HostKind};
 use entra_cred_core::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -36,6 +37,9 @@ pub struct Args {
     /// Print the change as a diff on stdout; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Take git-credential-entra out of the git config again (every URL it was set up for).
+    #[arg(long)]
+    pub remove: bool,
 }
 
 /// The URLs wired by default.
@@ -165,21 +169,31 @@ pub fn global_config_path() -> Result<PathBuf> {
     })
 }
 
-fn git(args: &[&str], file: &Path) -> Result<std::process::Output> {
-    Command::new("git")
-        .arg("config")
-        .arg("--file")
-        .arg(file)
+/// Runs `git config --file - --no-includes ARGS` with `text` on stdin: git reads the text
+/// without any file being written.
+fn git_stdin(args: &[&str], text: &str) -> Result<std::process::Output> {
+    use std::io::Write;
+    let mut child = Command::new("git")
+        .args(["config", "--file", "-", "--no-includes"])
         .args(args)
         .env_remove("GIT_CONFIG_PARAMETERS")
         .env_remove("GIT_CONFIG_COUNT")
-        .stdin(Stdio::null())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| {
             Error::Other(format!(
                 "cannot run git ({e}); install git, then run `entra-cred setup git` again"
             ))
-        })
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // git may exit before reading everything (a parse error): that is its answer.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    child
+        .wait_with_output()
+        .map_err(|e| Error::Other(format!("cannot run git: {e}")))
 }
 
 fn first_line(bytes: &[u8]) -> String {
@@ -192,46 +206,210 @@ fn first_line(bytes: &[u8]) -> String {
         .to_string()
 }
 
-fn get_all(file: &Path, key: &str) -> Result<Vec<String>> {
-    let out = git(&["--get-all", key], file)?;
-    match out.status.code() {
-        Some(0) => Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()),
-        Some(1) => Ok(Vec::new()),
-        _ => Err(super::unparsable(file, &first_line(&out.stderr))),
+/// `git config --list` of a text (`--no-includes`: only this file's own lines); an error when
+/// git cannot read it.
+fn list(path: &Path, text: &str) -> Result<Vec<String>> {
+    let out = git_stdin(&["--list"], text)?;
+    if !out.status.success() {
+        return Err(super::unparsable(
+            path,
+            &first_line(&out.stderr).replace("standard input", "the file"),
+        ));
     }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
 }
 
-fn get_bool(file: &Path, key: &str) -> Result<Option<bool>> {
-    let out = git(&["--type=bool", "--get", key], file)?;
-    match out.status.code() {
-        Some(0) => Ok(Some(String::from_utf8_lossy(&out.stdout).trim() == "true")),
-        Some(1) => Ok(None),
-        // A value that is not a boolean: we will overwrite it.
-        _ => Ok(Some(false)),
-    }
+/// Whether a `--list` line is a key setup owns (`credential.<url>.helper` / `.usehttppath`).
+fn owned_key(line: &str) -> bool {
+    let key = line.split('=').next().unwrap_or("").to_ascii_lowercase();
+    key.starts_with("credential.") && (key.ends_with(".helper") || key.ends_with(".usehttppath"))
 }
 
-fn set(file: &Path, args: &[&str]) -> Result<()> {
-    let out = git(args, file)?;
-    // 5 = `--unset-all` of a key that is not there.
-    if out.status.success()
-        || (args.first() == Some(&"--unset-all") && out.status.code() == Some(5))
+/// Checks with git itself that `new` says what we meant and that every line setup does not own
+/// reads as before; otherwise nothing is written.
+fn verify(path: &Path, old: &str, new: &str, check: impl Fn(&[String]) -> bool) -> Result<()> {
+    let before = list(path, old)?;
+    let after = list(path, new)?;
+    let rest =
+        |l: &[String]| -> Vec<String> { l.iter().filter(|x| !owned_key(x)).cloned().collect() };
+    if rest(&before) != rest(&after) || !check(&after) {
+        return Err(Error::Config(format!(
+            "cannot edit {} safely (its [credential] sections use a syntax this edit does not handle); nothing was changed: edit it with `git config --global`",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The text with each wire's sections set up: `helper =` (reset), `helper = <ours>` and, when
+/// wanted, `useHttpPath = true`. Lines are changed in place where they exist; a missing section
+/// is appended. Returns the new text and the other helpers that were replaced.
+pub fn add(old: &str, wires: &[Wire], helper: &str) -> (String, Vec<String>) {
+    let mut text = old.to_string();
+    let mut replaced = Vec::new();
+    for w in wires {
+        let want = [Some(String::new()), Some(helper.to_string())];
+        let doc = gitconfig::Doc::parse(&text);
+        let nl = doc.nl;
+        let have = doc.values("credential", &w.url, "helper");
+        let mut next = None;
+        if have != want {
+            replaced.extend(
+                have.iter()
+                    .flatten()
+                    .filter(|h| !h.is_empty() && !is_ours(h))
+                    .map(|h| format!("{h} (for {})", w.url)),
+            );
+            let helpers: Vec<&gitconfig::Entry> = doc
+                .find("credential", &w.url)
+                .flat_map(|s| s.entries.iter())
+                .filter(|e| e.key == "helper")
+                .collect();
+            let line = |e: &gitconfig::Entry, v: &str| {
+                let ind = gitconfig::indent_of(doc.lines[e.lines.start]);
+                format!("{ind}helper = {}{nl}", gitconfig::quote(v))
+            };
+            if have.len() == 2 && have[0].as_deref() == Some("") && have[1].is_some() {
+                // Only the helper line differs (another path or profile): replace it in place.
+                next = Some(doc.render(
+                    std::slice::from_ref(&helpers[1].lines),
+                    &[(helpers[1].lines.start, line(helpers[1], helper))],
+                ));
+            } else if let Some(first) = helpers.first() {
+                let drop: Vec<_> = helpers.iter().map(|e| e.lines.clone()).collect();
+                let text = format!("{}{}", line(first, ""), line(first, helper));
+                next = Some(doc.render(&drop, &[(first.lines.start, text)]));
+            } else if let Some(s) = doc.find("credential", &w.url).last() {
+                let at = s
+                    .entries
+                    .last()
+                    .map(|e| e.lines.end)
+                    .unwrap_or(s.header + 1);
+                let text = format!("\thelper = {nl}\thelper = {}{nl}", gitconfig::quote(helper));
+                next = Some(doc.render(&[], &[(at, text)]));
+            } else {
+                let mut t = format!(
+                    "{}{nl}\thelper = {nl}\thelper = {}{nl}",
+                    gitconfig::header("credential", &w.url),
+                    gitconfig::quote(helper)
+                );
+                if w.use_http_path {
+                    t.push_str(&format!("\tuseHttpPath = true{nl}"));
+                }
+                next = Some(doc.render(&[], &[(doc.lines.len(), t)]));
+            }
+        }
+        if let Some(n) = next {
+            text = n;
+        }
+        if w.use_http_path {
+            let doc = gitconfig::Doc::parse(&text);
+            let nl = doc.nl;
+            let have = doc.values("credential", &w.url, "usehttppath");
+            if !(have.len() == 1 && gitconfig::is_true(&have[0])) {
+                let entries: Vec<&gitconfig::Entry> = doc
+                    .find("credential", &w.url)
+                    .flat_map(|s| s.entries.iter())
+                    .collect();
+                let old_lines: Vec<_> = entries
+                    .iter()
+                    .filter(|e| e.key == "usehttppath")
+                    .map(|e| e.lines.clone())
+                    .collect();
+                // In place of the first old line, else right after our helper line.
+                let at = old_lines.first().map(|r| r.start).or_else(|| {
+                    entries
+                        .iter()
+                        .rfind(|e| e.key == "helper")
+                        .map(|e| e.lines.end)
+                });
+                if let Some(at) = at {
+                    let ind = doc
+                        .lines
+                        .get(at)
+                        .map(|l| gitconfig::indent_of(l))
+                        .unwrap_or("\t");
+                    text = doc.render(&old_lines, &[(at, format!("{ind}useHttpPath = true{nl}"))]);
+                }
+            }
+        }
+    }
+    (text, replaced)
+}
+
+/// The text without what [`add`] writes: in every `[credential "<url>"]` section, our
+/// `helper = <git-credential-entra ...>` line, the `helper =` reset right before it and the
+/// `useHttpPath = true` right after it; a section left with nothing in it goes too. Returns the
+/// new text and the URLs it unwired.
+pub fn remove(old: &str) -> (String, Vec<String>) {
+    let doc = gitconfig::Doc::parse(old);
+    let mut drop: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut urls = Vec::new();
+    for s in doc
+        .sections
+        .iter()
+        .filter(|s| s.name == "credential" && s.sub.is_some())
     {
-        Ok(())
-    } else {
-        Err(Error::Other(format!(
-            "git config {} failed: {}",
-            args.join(" "),
-            first_line(&out.stderr)
-        )))
+        let e = &s.entries;
+        let mut mine = vec![false; e.len()];
+        for i in 0..e.len() {
+            let ours = e[i].key == "helper" && e[i].value.as_deref().is_some_and(is_ours);
+            if !ours {
+                continue;
+            }
+            mine[i] = true;
+            if i > 0
+                && e[i - 1].key == "helper"
+                && e[i - 1].value.as_deref() == Some("")
+                && e[i - 1].lines.end == e[i].lines.start
+            {
+                mine[i - 1] = true;
+            }
+            if i + 1 < e.len()
+                && e[i + 1].key == "usehttppath"
+                && gitconfig::is_true(&e[i + 1].value)
+                && e[i + 1].lines.start == e[i].lines.end
+            {
+                mine[i + 1] = true;
+            }
+        }
+        if !mine.contains(&true) {
+            continue;
+        }
+        urls.push(s.sub.clone().unwrap_or_default());
+        let last_mine = e
+            .iter()
+            .zip(&mine)
+            .filter(|(_, m)| **m)
+            .map(|(x, _)| x.lines.end)
+            .max()
+            .unwrap_or(s.header + 1);
+        // The whole section goes when everything in it up to our last line was ours.
+        let all_mine = mine.iter().all(|m| *m)
+            && !s.header_has_more
+            && (s.header + 1..last_mine).all(|l| e.iter().any(|x| x.lines.contains(&l)));
+        if all_mine {
+            drop.push(s.header..last_mine);
+        } else {
+            drop.extend(
+                e.iter()
+                    .zip(&mine)
+                    .filter(|(_, m)| **m)
+                    .map(|(x, _)| x.lines.clone()),
+            );
+        }
     }
+    (doc.render(&drop, &[]), urls)
 }
 
-/// Runs `setup git`.
+/// Runs `setup git` (or `setup git --remove`).
 pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
+    if args.remove {
+        return run_remove(args);
+    }
     let config = super::check_profile(profile)?;
     let wires = wires(&args.hosts)?;
     let helper_path = super::sibling_binary("git-credential-entra");
@@ -240,58 +418,26 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
     let target = super::write_target(&path);
 
     let old = super::read_text(&target)?;
-    if old.is_some() {
-        // Refuse a file git itself cannot read, before anything else.
-        let out = git(&["--list"], &target)?;
-        if !out.status.success() {
-            return Err(super::unparsable(&target, &first_line(&out.stderr)));
-        }
-    }
-
-    // What needs doing, read from the file itself (other scopes are not ours to change).
-    let want_helpers = vec![String::new(), helper.clone()];
-    let mut edits: Vec<Vec<String>> = Vec::new();
-    let mut replaced: Vec<String> = Vec::new();
-    for w in &wires {
-        let key = format!("credential.{}.helper", w.url);
-        let have = if old.is_some() {
-            get_all(&target, &key)?
-        } else {
-            Vec::new()
-        };
-        if have != want_helpers {
-            replaced.extend(
-                have.iter()
-                    .filter(|h| !h.is_empty() && !is_ours(h))
-                    .map(|h| format!("{h} (for {})", w.url)),
-            );
-            if have.len() == 2 && have[0].is_empty() && !have[1].is_empty() {
-                // Only the helper line differs (another path or profile): replace it in place.
-                edits.push(vec![
-                    "--fixed-value".into(),
-                    "--replace-all".into(),
-                    key,
-                    helper.clone(),
-                    have[1].clone(),
-                ]);
-            } else {
-                edits.push(vec!["--unset-all".into(), key.clone()]);
-                edits.push(vec!["--add".into(), key.clone(), String::new()]);
-                edits.push(vec!["--add".into(), key, helper.clone()]);
-            }
-        }
-        if w.use_http_path {
-            let key = format!("credential.{}.useHttpPath", w.url);
-            let have = if old.is_some() {
-                get_bool(&target, &key)?
-            } else {
-                None
-            };
-            if have != Some(true) {
-                edits.push(vec!["--replace-all".into(), key, "true".into()]);
-            }
-        }
-    }
+    let old_text = old.as_deref().unwrap_or("");
+    // Refuse a file git itself cannot read, before anything else.
+    list(&target, old_text)?;
+    let (new, replaced) = add(old_text, &wires, &helper);
+    let want = ["".to_string(), helper.clone()];
+    verify(&target, old_text, &new, |after| {
+        wires.iter().all(|w| {
+            let prefix = format!("credential.{}.", w.url);
+            let helpers: Vec<&str> = after
+                .iter()
+                .filter_map(|l| l.strip_prefix(&prefix))
+                .filter_map(|l| l.strip_prefix("helper="))
+                .collect();
+            let http = after
+                .iter()
+                .filter_map(|l| l.strip_prefix(&prefix))
+                .any(|l| l == "usehttppath=true");
+            helpers == want && (!w.use_http_path || http)
+        })
+    })?;
 
     let urls: Vec<&str> = wires.iter().map(|w| w.url.as_str()).collect();
     let what = format!(
@@ -299,28 +445,13 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
         profile.map(|p| format!(" -p {p}")).unwrap_or_default(),
         urls.join(", ")
     );
-    let outcome = if edits.is_empty() {
-        Outcome::Unchanged
-    } else {
-        // Edit a copy with git itself, then diff or rename it over the file.
-        // The scratch copy lives in the temp dir: a dry run creates nothing next to the file.
-        let tmp =
-            std::env::temp_dir().join(super::temp_path(&target)?.file_name().unwrap_or_default());
-        let result = (|| {
-            std::fs::write(&tmp, old.as_deref().unwrap_or(""))
-                .map_err(|e| Error::io("cannot write", &tmp, &e))?;
-            for e in &edits {
-                let a: Vec<&str> = e.iter().map(String::as_str).collect();
-                set(&tmp, &a)?;
-            }
-            let new =
-                std::fs::read_to_string(&tmp).map_err(|e| Error::io("cannot read", &tmp, &e))?;
-            let outcome = super::apply(&target, old.as_deref(), &new, args.dry_run, 0o644)?;
-            Ok(outcome)
-        })();
-        let _ = std::fs::remove_file(&tmp);
-        result?
-    };
+    let outcome = super::apply(
+        &target,
+        old.as_deref(),
+        &new,
+        args.dry_run,
+        super::NEW_FILE_MODE,
+    )?;
     report(outcome, &path, &what);
 
     if outcome != Outcome::Unchanged {
@@ -359,6 +490,43 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// `setup git --remove`: takes git-credential-entra out of every `[credential "<url>"]`
+/// section of the global config (whatever `--host` it was set up with).
+fn run_remove(args: &Args) -> Result<()> {
+    let path = global_config_path()?;
+    let target = super::write_target(&path);
+    let old = super::read_text(&target)?;
+    let old_text = old.as_deref().unwrap_or("");
+    if old.is_some() {
+        list(&target, old_text)?;
+    }
+    let (new, urls) = remove(old_text);
+    verify(&target, old_text, &new, |after| {
+        !after
+            .iter()
+            .filter(|l| owned_key(l))
+            .filter_map(|l| l.split_once('=').map(|x| x.1))
+            .any(is_ours)
+    })?;
+    let what = if urls.is_empty() {
+        "git-credential-entra is not in it".to_string()
+    } else {
+        format!(
+            "git no longer asks git-credential-entra for {}",
+            urls.join(", ")
+        )
+    };
+    let outcome = super::apply(
+        &target,
+        old.as_deref(),
+        &new,
+        args.dry_run,
+        super::NEW_FILE_MODE,
+    )?;
+    super::report_removed(outcome, &path, &what);
     Ok(())
 }
 
@@ -410,6 +578,76 @@ mod tests {
             "!'/My Tools/git-credential-entra' -p 'a b'"
         );
         assert_eq!(helper_value(None, None), "entra");
+    }
+
+    #[test]
+    fn add_then_remove_gives_back_the_bytes() {
+        let w = wires(&["127.0.0.1:9".into()]).unwrap();
+        for old in [
+            "",
+            "[user]\n\tname = A\n",
+            "[credential]\n\thelper = store\n# end\n",
+            "[credential \"https://dev.azure.com\"]\n\tusername = me\n[core]\n\tx = 1\n",
+            "[user]\r\n\tname = A\r\n",
+        ] {
+            let (new, replaced) = add(old, &w, "/b/git-credential-entra -p w");
+            assert!(replaced.is_empty());
+            assert_eq!(add(&new, &w, "/b/git-credential-entra -p w").0, new);
+            let (back, urls) = remove(&new);
+            assert_eq!(back, old, "after {new}");
+            assert_eq!(urls.len(), 3);
+            assert_eq!(remove(&back), (back.clone(), vec![]));
+        }
+    }
+
+    #[test]
+    fn add_replaces_in_place_and_remove_keeps_what_is_not_ours() {
+        let w = wires(&[]).unwrap();
+        let old = "[credential \"https://dev.azure.com\"]\n  helper =\n  helper = /old/git-credential-entra\n  useHttpPath = true\n  username = me\n";
+        let (new, _) = add(old, &w, "/b/git-credential-entra");
+        assert!(new.starts_with("[credential \"https://dev.azure.com\"]\n  helper =\n  helper = /b/git-credential-entra\n  useHttpPath = true\n  username = me\n[credential \"https://*.visualstudio.com\"]\n"), "{new}");
+        let (back, _) = remove(&new);
+        assert_eq!(
+            back,
+            "[credential \"https://dev.azure.com\"]\n  username = me\n"
+        );
+        // Another helper in the section is replaced (and named).
+        let (new, replaced) = add(
+            "[credential \"https://dev.azure.com\"]\n\thelper = manager\n",
+            &w,
+            "/b/git-credential-entra",
+        );
+        assert_eq!(
+            replaced,
+            vec!["manager (for https://dev.azure.com)".to_string()]
+        );
+        assert!(new.starts_with("[credential \"https://dev.azure.com\"]\n\thelper = \n\thelper = /b/git-credential-entra\n\tuseHttpPath = true\n"), "{new}");
+    }
+
+    /// A small deterministic fuzz: random texts of git config's special characters never make
+    /// the editor panic, and add/remove keep working on whatever they produce.
+    #[test]
+    fn random_texts_do_not_panic() {
+        let alphabet: Vec<char> = "[]\"\\ \t\n\r=#;credntialhpu.:/-xé".chars().collect();
+        let w = wires(&[]).unwrap();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..5_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = (seed >> 58) as usize;
+            let mut text = String::new();
+            for k in 0..len {
+                let r = seed.rotate_left(k as u32 * 7) as usize;
+                text.push(alphabet[r % alphabet.len()]);
+            }
+            if seed.is_multiple_of(3) {
+                text = format!("[credential \"https://dev.azure.com\"]\n{text}");
+            }
+            let (added, _) = add(&text, &w, "/b/git-credential-entra");
+            let _ = remove(&added);
+            let _ = remove(&text);
+        }
     }
 
     #[test]

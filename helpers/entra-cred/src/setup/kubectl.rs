@@ -42,16 +42,30 @@ pub fn command(args: &Args, profile: Option<&str>) -> Command {
 }
 
 /// Runs `setup kubectl`; a non-zero exit of `kubectl-entra` ends this process with the same code.
+/// Its stdout passes through; its stderr too, with its `kubectl-entra: ` error prefix said as
+/// `entra-cred: ` (the command the person ran).
 pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
     super::check_profile(profile)?;
     let mut c = command(args, profile);
-    let status = c.status().map_err(|e| {
-        Error::Other(format!(
-            "cannot run {} ({e}): install kubectl-entra next to entra-cred or on PATH",
-            c.get_program().to_string_lossy()
-        ))
-    })?;
-    match status.code() {
+    let out = c
+        .stdin(std::process::Stdio::inherit())
+        .stdout(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|e| {
+            Error::Other(format!(
+                "cannot run {} ({e}): install kubectl-entra next to entra-cred or on PATH",
+                c.get_program().to_string_lossy()
+            ))
+        })?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in stderr.split_inclusive('\n') {
+        match line.strip_prefix("kubectl-entra: ") {
+            Some(rest) => eprint!("entra-cred: {rest}"),
+            None => eprint!("{line}"),
+        }
+    }
+    match out.status.code() {
         Some(0) => Ok(()),
         Some(code) => std::process::exit(code),
         None => Err(Error::Other(

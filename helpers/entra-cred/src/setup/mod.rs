@@ -6,11 +6,21 @@
 //! is refused with one line (exit 2) and left untouched; files are replaced atomically (temporary
 //! file in the same directory, then `rename`) with their mode kept; a symlinked file is edited at
 //! its target so dotfile managers keep their link. Messages go to stderr.
+//!
+//! No setup copies a user's file anywhere but beside it: the only file ever created is the
+//! temporary one [`write_atomic`] makes in the file's own directory, with the file's mode
+//! ([`NEW_FILE_MODE`] for a new file), and `--dry-run` creates nothing at all.
+//!
+//! `--remove` (git, docker, aws; the shape for any setup that edits a file): the tool's module
+//! has a pure `remove(old text) -> new text` that takes out exactly what its `add` writes (so
+//! that setup then `--remove` gives the original bytes back, and a second `--remove` finds
+//! nothing), then calls [`apply`] and [`report_removed`] as setup calls [`apply`] and [`report`].
 
 pub mod aws;
 pub mod diff;
 pub mod docker;
 pub mod git;
+pub mod gitconfig;
 pub mod kubectl;
 
 use clap::Subcommand;
@@ -43,6 +53,9 @@ pub fn run(tool: &Tool, profile: Option<&str>) -> Result<()> {
         Tool::Aws(a) => aws::run(a, profile),
     }
 }
+
+/// The mode of a file a setup creates (temporary files take the existing file's mode).
+pub const NEW_FILE_MODE: u32 = 0o600;
 
 /// A sibling binary of the running `entra-cred` (the installed helpers live side by side).
 pub fn sibling_binary(name: &str) -> Option<PathBuf> {
@@ -221,7 +234,7 @@ pub fn apply(
     dry_run: bool,
     new_mode: u32,
 ) -> Result<Outcome> {
-    if old == Some(new) {
+    if old == Some(new) || (old.is_none() && new.is_empty()) {
         return Ok(Outcome::Unchanged);
     }
     if dry_run {
@@ -249,6 +262,21 @@ pub fn report(outcome: Outcome, path: &Path, what: &str) {
     match outcome {
         Outcome::Unchanged => eprintln!(
             "{} is already set up ({what}): nothing changed.",
+            path.display()
+        ),
+        Outcome::WouldChange => eprintln!(
+            "dry run: {} would be changed as shown above ({what}); nothing was written.",
+            path.display()
+        ),
+        Outcome::Changed => eprintln!("Updated {}: {what}.", path.display()),
+    }
+}
+
+/// The closing message of a `--remove` on stderr (`what` says what was taken out).
+pub fn report_removed(outcome: Outcome, path: &Path, what: &str) {
+    match outcome {
+        Outcome::Unchanged => eprintln!(
+            "{}: nothing to remove ({what}): nothing changed.",
             path.display()
         ),
         Outcome::WouldChange => eprintln!(

@@ -184,8 +184,8 @@ fn run(args: Cli) -> Result<()> {
 }
 
 /// The command line, with the global profile flags hidden (from help and completions) where
-/// they mean nothing: `inspect` and `completions` (all three), `setup` and its tools
-/// (`--tenant`, `--client-id`: setup takes `-p` only).
+/// they mean nothing: `inspect` and `completions` (all three), `setup` and its tools and
+/// `doctor` (`--tenant`, `--client-id`: they take `-p` only).
 fn command() -> clap::Command {
     use clap::CommandFactory;
     let cmd = Cli::command();
@@ -202,12 +202,13 @@ fn command() -> clap::Command {
     cmd.clone()
         .mut_subcommand("inspect", |c| c.args(all.clone()))
         .mut_subcommand("completions", |c| c.args(all.clone()))
-        .mut_subcommand("setup", |c| c.args(flags))
+        .mut_subcommand("setup", |c| c.args(flags.clone()))
+        .mut_subcommand("doctor", |c| c.args(flags))
 }
 
 /// The command the completion scripts are generated from. The generators offer hidden flags
 /// too, so here the profile flags are not global: each subcommand gets the ones it takes
-/// (none for `inspect` and `completions`, `-p` for `setup` and its tools).
+/// (none for `inspect` and `completions`, `-p` for `setup` and its tools and `doctor`).
 fn completion_command() -> clap::Command {
     use clap::CommandFactory;
     let cmd = Cli::command();
@@ -227,7 +228,7 @@ fn completion_command() -> clap::Command {
     for sub in subs {
         let takes: &[&str] = match sub.as_str() {
             "inspect" | "completions" => &[],
-            "setup" => &["profile"],
+            "setup" | "doctor" => &["profile"],
             _ => &all,
         };
         let args: Vec<clap::Arg> = flags

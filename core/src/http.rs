@@ -145,11 +145,20 @@ impl RetryPolicy {
     }
 }
 
+/// What sends one request in place of the network (tests): the request,
+/// its URL and the time left; an answer or a transport error's text.
+pub type Transport = dyn Fn(&Request, &url::Url, Duration) -> std::result::Result<Response, String>
+    + Send
+    + Sync;
+
 /// The lazily built HTTP client.
 pub struct Http {
     proxied: OnceLock<std::result::Result<reqwest::blocking::Client, String>>,
     direct: OnceLock<std::result::Result<reqwest::blocking::Client, String>>,
     budget: Duration,
+    /// The end of the current call (lock waits and every retry included).
+    deadline: std::sync::Mutex<Option<Instant>>,
+    transport: Option<Box<Transport>>,
 }
 
 impl Default for Http {
@@ -172,15 +181,9 @@ pub fn default_budget() -> Duration {
 fn check_url(url: &str, allow_plain_http: bool) -> Result<url::Url> {
     let u = url::Url::parse(url)
         .map_err(|e| Error::Config(format!("invalid URL '{}': {e}", one_line(url))))?;
-    let host = u.host_str().unwrap_or("");
-    match u.scheme() {
-        "https" => Ok(u),
-        "http" if allow_plain_http || is_loopback_host(host) => Ok(u),
-        "http" => Err(Error::Config(format!(
-            "refusing to send credentials over plain http to {host}: only loopback hosts may use http"
-        ))),
-        s => Err(Error::Config(format!("unsupported URL scheme '{s}'"))),
-    }
+    crate::net::check(&u, allow_plain_http)
+        .map(|()| u)
+        .map_err(|r| Error::Config(r.to_string()))
 }
 
 /// `scheme://host[:port]/path` without query, for logs and messages.
@@ -215,12 +218,37 @@ impl Http {
             proxied: OnceLock::new(),
             direct: OnceLock::new(),
             budget: default_budget(),
+            deadline: std::sync::Mutex::new(None),
+            transport: None,
+        }
+    }
+
+    /// A client whose requests go to `transport` instead of the network
+    /// (in-process tests), with the total budget `budget`.
+    pub fn with_transport(budget: Duration, transport: Box<Transport>) -> Http {
+        Http {
+            budget,
+            transport: Some(transport),
+            ..Http::new()
         }
     }
 
     /// The total time budget of one request.
     pub fn budget(&self) -> Duration {
         self.budget
+    }
+
+    /// Sets (or, with `None`, lifts: an interactive sign-in) the deadline of
+    /// the current call: no request, retry included, runs past it.
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        if let Ok(mut d) = self.deadline.lock() {
+            *d = deadline;
+        }
+    }
+
+    /// The deadline of the current call, when one is set.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline.lock().ok().and_then(|d| *d)
     }
 
     fn client(&self, loopback: bool) -> Result<&reqwest::blocking::Client> {
@@ -251,8 +279,14 @@ impl Http {
         let url = check_url(&req.url, req.allow_plain_http)?;
         let shown = redact_url(&url);
         let host = url.host_str().unwrap_or("").to_string();
-        let client = self.client(is_loopback_host(&host))?;
-        let budget = policy.budget.unwrap_or(self.budget);
+        let client = match self.transport {
+            Some(_) => None,
+            None => Some(self.client(is_loopback_host(&host))?),
+        };
+        let mut budget = policy.budget.unwrap_or(self.budget);
+        if let Some(d) = self.deadline() {
+            budget = budget.min(d.saturating_duration_since(Instant::now()));
+        }
         let start = Instant::now();
         let mut attempt = 0u32;
         let mut delay = policy.base_delay;
@@ -267,7 +301,11 @@ impl Http {
                 )));
             }
             let t0 = Instant::now();
-            let outcome = self.once(client, req, &url, remaining);
+            let outcome = match (client, &self.transport) {
+                (Some(c), _) => self.once(c, req, &url, remaining),
+                (None, Some(t)) => t(req, &url, remaining),
+                (None, None) => Err("no HTTP client".to_string()),
+            };
             let last_attempt = attempt >= policy.max_attempts;
             let wait = match outcome {
                 Ok(resp) => {

@@ -17,18 +17,21 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod acr;
+pub mod atomic;
 pub mod azure_repos;
 pub mod broker;
 pub mod cache;
 pub mod cli;
 pub mod cloud;
 pub mod config;
+pub mod engine;
 pub mod entra;
 pub mod error;
 pub mod http;
 pub mod jwt;
 pub mod kubeconfig;
 pub mod log;
+pub mod net;
 pub mod paths;
 pub mod protocol;
 pub mod secret;

@@ -22,7 +22,7 @@
 
 use crate::broker::{Broker, Interaction, Token, TokenRequest, DEFAULT_MIN_VALIDITY};
 use crate::cache::{file, short_hash, Cache, StoreKind};
-use crate::config::{env_var, is_loopback_host, Profile};
+use crate::config::{env_var, Profile};
 use crate::error::{one_line, Error, Result};
 use crate::http::{Request, RetryPolicy};
 use crate::protocol::credential_process::{
@@ -167,21 +167,7 @@ pub fn endpoint(region: &str) -> Result<String> {
 fn check_endpoint(raw: &str, from: &str) -> Result<String> {
     let u =
         url::Url::parse(raw).map_err(|e| Error::Config(format!("{from} is not a URL ({e})")))?;
-    let host = u.host_str().unwrap_or("");
-    match u.scheme() {
-        "https" if !host.is_empty() => {}
-        "http" if is_loopback_host(host) => {}
-        "http" => {
-            return Err(Error::Config(format!(
-                "{from}: refusing plain http to {host}: only loopback hosts may use http"
-            )))
-        }
-        s => {
-            return Err(Error::Config(format!(
-                "{from}: unsupported URL scheme '{s}' (use https)"
-            )))
-        }
-    }
+    crate::net::check(&u, false).map_err(|r| Error::Config(format!("{from}: {r}")))?;
     if u.query().is_some() || !u.username().is_empty() || u.password().is_some() {
         return Err(Error::Config(format!(
             "{from} must be a plain endpoint URL without credentials or query"

@@ -165,28 +165,8 @@ pub fn write_atomic(path: &Path, data: &[u8], new_mode: u32) -> Result<()> {
     let target = write_target(path);
     ensure_parent(&target)?;
     let mode = file_mode(&target).unwrap_or(new_mode);
-    let tmp = temp_path(&target)?;
-    let result = (|| {
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(mode);
-        }
-        let mut f = opts
-            .open(&tmp)
-            .map_err(|e| Error::io("cannot write", &tmp, &e))?;
-        set_mode(&tmp, mode)?;
-        f.write_all(data)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| Error::io("cannot write", &tmp, &e))?;
-        fs::rename(&tmp, &target).map_err(|e| Error::io("cannot replace", &target, &e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    entra_cred_core::atomic::replace(&target, data, mode)
+        .map_err(|e| Error::io("cannot write", &target, &e))
 }
 
 /// Sets a file's mode exactly (the umask does not apply).

@@ -16,7 +16,6 @@ pub mod kubectl;
 use clap::Subcommand;
 use entra_cred_core::{Error, Result};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The tools `setup` knows.
@@ -167,19 +166,6 @@ pub fn write_atomic(path: &Path, data: &[u8], new_mode: u32) -> Result<()> {
     let mode = file_mode(&target).unwrap_or(new_mode);
     entra_cred_core::atomic::replace(&target, data, mode)
         .map_err(|e| Error::io("cannot write", &target, &e))
-}
-
-/// Sets a file's mode exactly (the umask does not apply).
-pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
-            .map_err(|e| Error::io("cannot set the permissions of", path, &e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = (path, mode);
-    Ok(())
 }
 
 /// What happened to a file.

@@ -123,7 +123,12 @@ impl AcrSlot<'_> {
 
 /// Reads the state of `name` and its secret (`Ok(None)` when absent, corrupt
 /// or for another registry or profile).
-fn load(cache: &Cache, name: &str, profile: &str, registry: &Registry) -> Result<Option<Entry<Held>>> {
+fn load(
+    cache: &Cache,
+    name: &str,
+    profile: &str,
+    registry: &Registry,
+) -> Result<Option<Entry<Held>>> {
     cache.verify(Some(STATE_KIND))?;
     let Some(st) = file::read_json_checked::<AcrState>(&cache.state_path(STATE_KIND, name))? else {
         return Ok(None);
@@ -166,7 +171,12 @@ impl Slot for AcrSlot<'_> {
     }
 
     fn load(&self) -> Result<Option<Entry<Held>>> {
-        load(self.broker.cache(), &self.name, &self.profile.name, self.registry)
+        load(
+            self.broker.cache(),
+            &self.name,
+            &self.profile.name,
+            self.registry,
+        )
     }
 
     fn fetch(&self, _current: Option<&Entry<Held>>) -> Result<Entry<Held>> {
@@ -250,7 +260,11 @@ impl Slot for AcrSlot<'_> {
 pub fn cached(cache: &Cache, profile: &str, registry: &Registry) -> Option<AcrCredential> {
     let e = load(cache, &state_name(profile, registry), profile, registry).ok()??;
     if !is_fresh(e.expires_on, now(), engine::jitter()) {
-        debug!("ACR token for {} expires at {}: refreshing", registry.name(), e.expires_on);
+        debug!(
+            "ACR token for {} expires at {}: refreshing",
+            registry.name(),
+            e.expires_on
+        );
         return None;
     }
     Some(e.value.cred)

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 /// ones left behind by killed writers by that shape).
 pub fn temp_path(target: &Path) -> io::Result<PathBuf> {
     let dir = target.parent().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "the path has no parent directory")
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the path has no parent directory",
+        )
     })?;
     let name = target
         .file_name()

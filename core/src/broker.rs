@@ -316,9 +316,11 @@ impl Slot for TokenSlot<'_> {
         };
         let t = now();
         let (secret, expires_on, token_type) = match (&self.want, &resp.id_token) {
-            (Want::IdToken, Some(id)) => {
-                (id.clone(), cap_expiry(id.expose(), resp.expires_on), "id_token".to_string())
-            }
+            (Want::IdToken, Some(id)) => (
+                id.clone(),
+                cap_expiry(id.expose(), resp.expires_on),
+                "id_token".to_string(),
+            ),
             _ => (
                 resp.access_token.clone(),
                 cap_expiry(resp.access_token.expose(), resp.expires_on),
@@ -357,7 +359,11 @@ impl Slot for TokenSlot<'_> {
         let cache = &self.broker.cache;
         let mut session = self.session()?.unwrap_or_else(|| Session::new(&self.key));
         let rt_key = self.key.refresh_token_key();
-        let rt = f.resp.refresh_token.as_ref().map(|rt| (rt_key.as_str(), rt));
+        let rt = f
+            .resp
+            .refresh_token
+            .as_ref()
+            .map(|rt| (rt_key.as_str(), rt));
         engine::save_pair(cache, rt, |kind| {
             if kind.is_some() {
                 session.refresh_token = kind;
@@ -580,7 +586,9 @@ impl Broker {
             .into_iter()
             .filter(|s| {
                 s.refresh_token.is_some()
-                    && s.source.as_deref().is_none_or(|n| identity_class(n) == "user")
+                    && s.source
+                        .as_deref()
+                        .is_none_or(|n| identity_class(n) == "user")
                     && s.authority.eq_ignore_ascii_case(&key.authority)
                     && s.client_id.eq_ignore_ascii_case(&key.client_id)
                     && !s.tenant.eq_ignore_ascii_case(&key.tenant)
@@ -791,6 +799,111 @@ mod tests {
         assert_eq!(
             scope_for_resource("499b84ac-1321-427f-aa17-267ca6975798"),
             "499b84ac-1321-427f-aa17-267ca6975798/.default"
+        );
+    }
+
+    use crate::config::{Config, Overrides};
+    use crate::http::{Request, Response};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A fake Entra: answers every grant with a token named after it, and counts requests.
+    fn fake_entra(count: Arc<AtomicUsize>) -> Http {
+        Http::with_transport(
+            Duration::from_secs(5),
+            Box::new(move |req: &Request, _url: &url::Url, _left: Duration| {
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let grant = req
+                    .form
+                    .as_ref()
+                    .and_then(|f| f.iter().find(|(k, _)| k == "grant_type"))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                let rt = if grant == "refresh_token" {
+                    format!(r#","refresh_token":"rt-{n}""#)
+                } else {
+                    String::new()
+                };
+                Ok(Response {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: format!(
+                        r#"{{"token_type":"Bearer","expires_in":3600,"access_token":"{grant}-token-{n}"{rt}}}"#
+                    ),
+                })
+            }),
+        )
+    }
+
+    #[test]
+    fn a_person_and_an_application_with_one_client_id_never_share_tokens() {
+        std::env::set_var("ENTRA_CRED_KEYRING", "file");
+        let cfg = Config::from_toml(
+            "[profiles.person]\ntenant = \"t1\"\nclient_id = \"c1\"\nflow = \"device-code\"\n\
+             [profiles.app]\ntenant = \"t1\"\nclient_id = \"c1\"\nflow = \"client-secret\"\nclient_secret = \"s\"\n",
+        )
+        .expect("config");
+        let profile = |n: &str| {
+            cfg.profile_with_env(
+                &Overrides {
+                    profile: Some(n.into()),
+                    ..Overrides::default()
+                },
+                &|_| None,
+            )
+            .expect("profile")
+        };
+        let (person, app) = (profile("person"), profile("app"));
+        let d = tempfile::tempdir().expect("tempdir");
+        let count = Arc::new(AtomicUsize::new(0));
+        let broker =
+            Broker::with_http(Cache::at(d.path().join("cache")), fake_entra(count.clone()));
+        let req = TokenRequest {
+            interaction: Interaction::Never,
+            ..TokenRequest::new("x/.default")
+        };
+
+        // The application first: the person has no sign-in, and gets no application token.
+        let a = broker.token(&app, &req).expect("app token");
+        assert_eq!(a.access_token.expose(), "client_credentials-token-0");
+        let e = broker.token(&person, &req).expect_err("no sign-in");
+        assert_eq!(e.exit_code(), 3, "{e}");
+
+        // The person signs in (a refresh token in the cache): the person's token, not the app's.
+        let key = Source::User(Flow::DeviceCode).session_key(&person);
+        let rt_key = key.refresh_token_key();
+        let kind = broker
+            .cache()
+            .secrets()
+            .put(&rt_key, &Secret::new("rt-seed".into()))
+            .expect("put");
+        let mut s = Session::new(&key);
+        s.refresh_token = Some(kind);
+        s.source = Some("device-code".into());
+        broker.cache().save_session(&key, &s).expect("save");
+        let p = broker.token(&person, &req).expect("person token");
+        assert_eq!(p.access_token.expose(), "refresh_token-token-1");
+
+        // Both cached now, each its own, both directions.
+        let a2 = broker.token(&app, &req).expect("app again");
+        let p2 = broker.token(&person, &req).expect("person again");
+        assert!(a2.from_cache && p2.from_cache);
+        assert_eq!(a2.access_token.expose(), "client_credentials-token-0");
+        assert_eq!(p2.access_token.expose(), "refresh_token-token-1");
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+
+        // A session file that an older version wrote for the application under the person's
+        // key is not served to the person.
+        let mut legacy = broker.cache().load_session(&key).expect("session");
+        legacy.source = Some("client-secret".into());
+        broker.cache().save_session(&key, &legacy).expect("save");
+        assert_eq!(
+            broker
+                .token(&person, &req)
+                .expect_err("not served")
+                .exit_code(),
+            3
         );
     }
 

@@ -172,7 +172,12 @@ fn warn_unwritable(e: &Error) {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Recorded {
     slot: String,
+    /// When, POSIX seconds.
     at: i64,
+    /// When, POSIX milliseconds (to tell the failure a caller waited for
+    /// from one that was there before it began).
+    #[serde(default)]
+    at_ms: i64,
     /// Whether retrying cannot fix it (then later callers get it too, for
     /// [`FAILURE_TTL`] seconds; otherwise only those that waited for it).
     unfixable: bool,
@@ -327,12 +332,13 @@ impl<'a> Engine<'a> {
     /// fetched once for every process that wants it (see the module docs).
     pub fn get_or_fetch<S: Slot>(&self, slot: &S, fresh: Freshness) -> Result<Served<S::Value>> {
         let started = now();
+        let started_ms = now_ms();
         match slot.load()? {
             Some(e) if !fresh.force && self.usable(&e, fresh.min_validity, started) => Ok(Served {
                 entry: e,
                 from_cache: true,
             }),
-            seen => self.miss(slot, fresh, started, seen),
+            seen => self.miss(slot, fresh, started_ms, seen),
         }
     }
 
@@ -340,7 +346,7 @@ impl<'a> Engine<'a> {
         &self,
         slot: &S,
         fresh: Freshness,
-        started: i64,
+        started_ms: i64,
         seen: Option<Entry<S::Value>>,
     ) -> Result<Served<S::Value>> {
         let (kind, name) = slot.lock_name();
@@ -389,12 +395,17 @@ impl<'a> Engine<'a> {
         if let Some(l) = lock.as_mut() {
             let ledger = Ledger::read(l);
             if let Some(r) = ledger.failures.iter().find(|r| r.slot == slot_id) {
-                let since_we_began = r.at >= started.saturating_sub(1) && r.at <= now_ + SKEW_TOLERANCE;
-                let recent = r.unfixable
-                    && fresh.share_failures
-                    && r.at <= now_ + SKEW_TOLERANCE
-                    && now_ - r.at <= FAILURE_TTL;
-                if !fresh.force && (since_we_began || recent) {
+                let plausible = r.at <= now_ + SKEW_TOLERANCE;
+                let since_we_began = plausible && r.at_ms >= started_ms;
+                let recent = plausible && now_ - r.at <= FAILURE_TTL;
+                // A caller that may sign a person in takes no unfixable failure for an answer
+                // (it asks, and signs in); a network failure it waited for, it does.
+                let shared = if r.unfixable {
+                    fresh.share_failures && (since_we_began || recent)
+                } else {
+                    since_we_began
+                };
+                if !fresh.force && shared {
                     debug!("another process's renewal failed moments ago: same answer");
                     return Err(r.error.clone().back());
                 }
@@ -438,6 +449,7 @@ impl<'a> Engine<'a> {
                     ledger.failures.push(Recorded {
                         slot: slot_id,
                         at: t,
+                        at_ms: now_ms(),
                         unfixable,
                         error: rec,
                     });
@@ -460,6 +472,441 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// Now, as POSIX milliseconds.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 fn valid_for_fallback<V>(e: &Entry<V>, now: i64) -> bool {
     !e.from_the_future(now) && e.expires_on.saturating_sub(now) > STALE_GRACE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::file;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::{Arc, Barrier};
+    use std::time::Duration;
+
+    #[derive(Serialize, Deserialize)]
+    struct Stored {
+        value: String,
+        expires_on: i64,
+        obtained_at: i64,
+    }
+
+    type Fetch = dyn Fn(usize) -> Result<(String, i64)> + Send + Sync;
+
+    /// A slot whose entry is a JSON file in the cache and whose fetch is a
+    /// closure (given the fetch's number, answering a value and its lifetime).
+    struct TestSlot {
+        cache: Cache,
+        fetches: Arc<AtomicUsize>,
+        fetch: Arc<Fetch>,
+        save_fails: bool,
+    }
+
+    impl TestSlot {
+        fn path(&self) -> std::path::PathBuf {
+            self.cache.state_path("test", "one")
+        }
+        fn put(&self, value: &str, expires_on: i64, obtained_at: i64) {
+            let s = Stored {
+                value: value.into(),
+                expires_on,
+                obtained_at,
+            };
+            file::write_json(&self.path(), &s).expect("write");
+        }
+    }
+
+    impl Slot for TestSlot {
+        type Value = String;
+        fn lock_name(&self) -> (&str, String) {
+            ("test", "one".into())
+        }
+        fn id(&self) -> String {
+            "one".into()
+        }
+        fn load(&self) -> Result<Option<Entry<String>>> {
+            self.cache.verify(Some("test"))?;
+            Ok(
+                file::read_json_checked::<Stored>(&self.path())?.map(|s| Entry {
+                    expires_on: cap_expiry(&s.value, s.expires_on),
+                    value: s.value,
+                    obtained_at: s.obtained_at,
+                }),
+            )
+        }
+        fn fetch(&self, _: Option<&Entry<String>>) -> Result<Entry<String>> {
+            let n = self.fetches.fetch_add(1, Ordering::SeqCst);
+            let (value, lifetime) = (self.fetch)(n)?;
+            let t = now();
+            Ok(Entry {
+                expires_on: cap_expiry(&value, t + lifetime),
+                value,
+                obtained_at: t,
+            })
+        }
+        fn save(&self, e: &Entry<String>) -> Result<()> {
+            if self.save_fails {
+                return Err(Error::Other("cannot write (test)".into()));
+            }
+            self.put(&e.value, e.expires_on, e.obtained_at);
+            Ok(())
+        }
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        cache: Cache,
+        fetches: Arc<AtomicUsize>,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let cache = Cache::at(dir.path().join("cache"));
+            Fixture {
+                _dir: dir,
+                cache,
+                fetches: Arc::new(AtomicUsize::new(0)),
+            }
+        }
+        fn slot(
+            &self,
+            fetch: impl Fn(usize) -> Result<(String, i64)> + Send + Sync + 'static,
+        ) -> TestSlot {
+            TestSlot {
+                cache: self.cache.clone(),
+                fetches: Arc::clone(&self.fetches),
+                fetch: Arc::new(fetch),
+                save_fails: false,
+            }
+        }
+        fn fetches(&self) -> usize {
+            self.fetches.load(Ordering::SeqCst)
+        }
+    }
+
+    fn engine(cache: &Cache, budget: Duration) -> Engine<'_> {
+        Engine::new(cache, Some(Instant::now() + budget), 0)
+    }
+
+    fn revoked() -> Error {
+        Error::from_entra(
+            "refreshing the token",
+            EntraError {
+                error: "invalid_grant".into(),
+                code: Some(50173),
+                description: "AADSTS50173: revoked".into(),
+                status: 400,
+            },
+        )
+    }
+
+    /// An unsigned JWT with this `exp`.
+    fn jwt(exp: i64) -> String {
+        use base64::Engine as _;
+        let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!(
+            "{}.{}.sig",
+            e(r#"{"alg":"none"}"#),
+            e(&format!(r#"{{"exp":{exp}}}"#))
+        )
+    }
+
+    /// Runs `n` threads (each its own "process": own lock file handle) at once.
+    fn parallel<T: Send + 'static>(n: usize, f: impl Fn() -> T + Send + Sync + 'static) -> Vec<T> {
+        let f = Arc::new(f);
+        let barrier = Arc::new(Barrier::new(n));
+        let hs: Vec<_> = (0..n)
+            .map(|_| {
+                let (f, b) = (Arc::clone(&f), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    b.wait();
+                    f()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
+    }
+
+    #[test]
+    fn hit_miss_and_margin() {
+        let fx = Fixture::new();
+        let slot = fx.slot(|n| Ok((format!("v{n}"), 3600)));
+        let e = engine(&fx.cache, Duration::from_secs(5));
+        let a = e
+            .get_or_fetch(&slot, Freshness::margin(300))
+            .expect("fetch");
+        assert!(!a.from_cache);
+        let b = e.get_or_fetch(&slot, Freshness::margin(300)).expect("hit");
+        assert!(b.from_cache);
+        assert_eq!(
+            (a.entry.value.as_str(), b.entry.value.as_str()),
+            ("v0", "v0")
+        );
+        // Inside the margin, obtained long ago: fetched anew.
+        slot.put("old", now() + 200, now() - 3400);
+        let c = e
+            .get_or_fetch(&slot, Freshness::margin(300))
+            .expect("refetch");
+        assert_eq!(c.entry.value, "v1");
+        // Forced.
+        let d = e
+            .get_or_fetch(
+                &slot,
+                Freshness {
+                    force: true,
+                    ..Freshness::margin(300)
+                },
+            )
+            .expect("forced");
+        assert_eq!(d.entry.value, "v2");
+        assert_eq!(fx.fetches(), 3);
+    }
+
+    #[test]
+    fn waiters_use_a_new_token_shorter_than_the_margin() {
+        let fx = Fixture::new();
+        let cache = fx.cache.clone();
+        let slot = Arc::new(fx.slot(|n| {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok((format!("short{n}"), 200))
+        }));
+        let out = parallel(12, move || {
+            let e = engine(&cache, Duration::from_secs(10));
+            e.get_or_fetch(&*slot, Freshness::margin(300))
+                .map(|s| s.entry.value)
+        });
+        assert_eq!(fx.fetches(), 1, "one fetch for all");
+        assert!(out.iter().all(|r| r.as_deref() == Ok("short0")), "{out:?}");
+        // A process that starts moments later gets it too (fetched seconds ago, most of it left).
+        let later = fx.slot(|_| Ok(("again".into(), 200)));
+        let e = engine(&fx.cache, Duration::from_secs(5));
+        assert_eq!(
+            e.get_or_fetch(&later, Freshness::margin(300))
+                .expect("served")
+                .entry
+                .value,
+            "short0"
+        );
+        assert_eq!(fx.fetches(), 1);
+    }
+
+    #[test]
+    fn waiters_get_the_same_unfixable_error_without_asking_again() {
+        let fx = Fixture::new();
+        let cache = fx.cache.clone();
+        let slot = Arc::new(fx.slot(|_| {
+            std::thread::sleep(Duration::from_millis(300));
+            Err(revoked())
+        }));
+        let out = parallel(12, move || {
+            let e = engine(&cache, Duration::from_secs(10));
+            e.get_or_fetch(&*slot, Freshness::margin(300))
+                .map(|s| s.entry.value)
+        });
+        assert_eq!(fx.fetches(), 1, "the dead refresh token was tried once");
+        for r in &out {
+            let e = r.as_ref().expect_err("failed");
+            assert_eq!(e.exit_code(), 4, "{e}");
+            assert_eq!(e.aadsts().as_deref(), Some("AADSTS50173"));
+        }
+        // Briefly, later callers get it too; a caller that may sign in, or a forced one, asks.
+        let slot = fx.slot(|_| Ok(("new".into(), 3600)));
+        let e = engine(&fx.cache, Duration::from_secs(5));
+        assert_eq!(
+            e.get_or_fetch(&slot, Freshness::margin(300))
+                .expect_err("shared")
+                .exit_code(),
+            4
+        );
+        assert_eq!(fx.fetches(), 1);
+        let interactive = Freshness {
+            share_failures: false,
+            ..Freshness::margin(300)
+        };
+        assert_eq!(
+            e.get_or_fetch(&slot, interactive)
+                .expect("asked")
+                .entry
+                .value,
+            "new"
+        );
+        assert_eq!(fx.fetches(), 2);
+        // Success cleared the record.
+        slot.put("x", now() + 10, now() - 1000);
+        assert_eq!(
+            e.get_or_fetch(&slot, Freshness::margin(300))
+                .expect("asked")
+                .entry
+                .value,
+            "new"
+        );
+        assert_eq!(fx.fetches(), 3);
+    }
+
+    #[test]
+    fn lock_waits_end_at_the_deadline() {
+        let fx = Fixture::new();
+        // Another process holds the lock (a hanging refresh).
+        let held = fx
+            .cache
+            .lock_until("test", "one", None)
+            .expect("lock")
+            .expect("taken");
+        let slot = fx.slot(|_| Ok(("never".into(), 3600)));
+        let t = Instant::now();
+        let e = engine(&fx.cache, Duration::from_millis(400));
+        let err = e
+            .get_or_fetch(&slot, Freshness::margin(300))
+            .expect_err("gave up");
+        assert_eq!(err.exit_code(), 5, "{err}");
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        // With a cached credential still valid, that one is served instead.
+        slot.put("cached", now() + 200, now() - 3000);
+        let e = engine(&fx.cache, Duration::from_millis(200));
+        assert_eq!(
+            e.get_or_fetch(&slot, Freshness::margin(300))
+                .expect("stale")
+                .entry
+                .value,
+            "cached"
+        );
+        assert_eq!(fx.fetches(), 0);
+        drop(held);
+    }
+
+    #[test]
+    fn a_network_failure_serves_a_still_valid_token() {
+        let fx = Fixture::new();
+        let slot = fx.slot(|_| Err(Error::Network("down".into())));
+        slot.put("cached", now() + 200, now() - 3000);
+        let e = engine(&fx.cache, Duration::from_secs(5));
+        assert_eq!(
+            e.get_or_fetch(&slot, Freshness::margin(300))
+                .expect("stale")
+                .entry
+                .value,
+            "cached"
+        );
+        // Not when it is nearly gone.
+        slot.put("cached", now() + 30, now() - 3000);
+        assert_eq!(
+            e.get_or_fetch(&slot, Freshness::margin(300))
+                .expect_err("down")
+                .exit_code(),
+            5
+        );
+    }
+
+    #[test]
+    fn clock_skew_rules() {
+        let fx = Fixture::new();
+        let slot = fx.slot(|n| Ok((format!("v{n}"), 3600)));
+        let e = engine(&fx.cache, Duration::from_secs(5));
+        // Written under a clock two days ahead: obtained in the future, stale.
+        slot.put("skewed", now() + 2 * 86400 + 3600, now() + 2 * 86400);
+        assert_eq!(
+            e.get_or_fetch(&slot, Freshness::margin(300))
+                .expect("fetched")
+                .entry
+                .value,
+            "v0"
+        );
+        // An expiry beyond the JWT's own exp is capped to it.
+        let short = jwt(now() + 100);
+        slot.put(&short, now() + 86400, now() - 1000);
+        assert_eq!(cap_expiry(&short, now() + 86400), now() + 100);
+        let got = e
+            .get_or_fetch(&slot, Freshness::margin(300))
+            .expect("fetched");
+        assert_eq!(got.entry.value, "v1");
+        // A fetched credential that is already expired is an error.
+        let expired = fx.slot(|_| Ok((jwt(now() - 10), 3600)));
+        let err = e
+            .get_or_fetch(
+                &expired,
+                Freshness {
+                    force: true,
+                    ..Freshness::margin(300)
+                },
+            )
+            .expect_err("expired");
+        assert!(err.to_string().contains("expired"), "{err}");
+    }
+
+    #[test]
+    fn an_unwritable_cache_still_serves_the_new_token() {
+        let fx = Fixture::new();
+        let mut slot = fx.slot(|_| Ok(("fresh".into(), 3600)));
+        slot.save_fails = true;
+        let e = engine(&fx.cache, Duration::from_secs(5));
+        let got = e
+            .get_or_fetch(&slot, Freshness::margin(300))
+            .expect("served");
+        assert_eq!(got.entry.value, "fresh");
+        assert!(!got.from_cache);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_read_only_cache_directory_still_serves() {
+        if file::my_uid() == 0 {
+            eprintln!("skipped as root (root writes anywhere); the e2e tests cover it");
+            return;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let fx = Fixture::new();
+        std::fs::create_dir_all(fx.cache.dir()).expect("mkdir");
+        std::fs::set_permissions(fx.cache.dir(), std::fs::Permissions::from_mode(0o500))
+            .expect("chmod");
+        let slot = fx.slot(|_| Ok(("fresh".into(), 3600)));
+        let e = engine(&fx.cache, Duration::from_secs(5));
+        assert_eq!(
+            e.get_or_fetch(&slot, Freshness::margin(300))
+                .expect("served")
+                .entry
+                .value,
+            "fresh"
+        );
+        std::fs::set_permissions(fx.cache.dir(), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn untrusted_cache_entries_are_refused_naming_the_path() {
+        let fx = Fixture::new();
+        let slot = fx.slot(|_| Ok(("fresh".into(), 3600)));
+        std::fs::create_dir_all(fx.cache.dir()).expect("mkdir");
+        let elsewhere = fx._dir.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).expect("mkdir");
+        std::os::unix::fs::symlink(&elsewhere, fx.cache.dir().join("test")).expect("symlink");
+        let e = engine(&fx.cache, Duration::from_secs(5));
+        let err = e
+            .get_or_fetch(&slot, Freshness::margin(300))
+            .expect_err("refused");
+        assert_eq!(err.exit_code(), 2, "{err}");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(err
+            .to_string()
+            .contains(&fx.cache.dir().join("test").display().to_string()));
+        assert_eq!(std::fs::read_dir(&elsewhere).expect("dir").count(), 0);
+        assert_eq!(fx.fetches(), 0);
+        // A file that is a symlink.
+        std::fs::remove_file(fx.cache.dir().join("test")).expect("rm");
+        std::fs::create_dir_all(fx.cache.dir().join("test")).expect("mkdir");
+        std::os::unix::fs::symlink(elsewhere.join("x"), slot.path()).expect("symlink");
+        let err = e
+            .get_or_fetch(&slot, Freshness::margin(300))
+            .expect_err("refused");
+        assert_eq!(err.exit_code(), 2, "{err}");
+    }
 }

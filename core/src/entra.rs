@@ -101,7 +101,9 @@ pub fn parse_token_response(body: &str, now: i64) -> std::result::Result<TokenRe
         (Some(on), _) if on > 1_000_000_000 => on,
         // A token that is expired when it arrives is an error, never success.
         (_, Some(inn)) if inn <= 0 => {
-            return Err(format!("the answer's expires_in is {inn}: the token is already expired"))
+            return Err(format!(
+                "the answer's expires_in is {inn}: the token is already expired"
+            ))
         }
         (_, Some(inn)) if (0..=10 * 365 * 86400).contains(&inn) => now + inn,
         _ => {

@@ -147,9 +147,8 @@ impl RetryPolicy {
 
 /// What sends one request in place of the network (tests): the request,
 /// its URL and the time left; an answer or a transport error's text.
-pub type Transport = dyn Fn(&Request, &url::Url, Duration) -> std::result::Result<Response, String>
-    + Send
-    + Sync;
+pub type Transport =
+    dyn Fn(&Request, &url::Url, Duration) -> std::result::Result<Response, String> + Send + Sync;
 
 /// The lazily built HTTP client.
 pub struct Http {

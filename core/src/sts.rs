@@ -22,16 +22,16 @@
 
 use crate::broker::{Broker, Interaction, Token, TokenRequest, DEFAULT_MIN_VALIDITY};
 use crate::cache::{file, short_hash, Cache, StoreKind};
-use crate::engine::{self, Entry, Freshness, Slot};
 use crate::config::{env_var, Profile};
+use crate::engine::{self, Entry, Freshness, Slot};
 use crate::error::{one_line, Error, Result};
 use crate::http::{Request, RetryPolicy};
+use crate::info;
 use crate::protocol::credential_process::{
     parse_assume_role, parse_error, session_name_from, valid_session_name, StsError,
 };
 use crate::secret::Secret;
 use crate::timefmt::now;
-use crate::info;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

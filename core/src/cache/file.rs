@@ -146,7 +146,9 @@ pub fn read_checked(path: &Path) -> Result<Option<Vec<u8>>> {
     let Some(mut f) = open_nofollow(path)? else {
         return Ok(None);
     };
-    let meta = f.metadata().map_err(|e| Error::io("cannot read", path, &e))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| Error::io("cannot read", path, &e))?;
     if !meta.is_file() {
         return Err(refuse(path, "it is not a regular file"));
     }

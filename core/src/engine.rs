@@ -40,10 +40,10 @@ pub const STALE_GRACE: i64 = 60;
 /// How far in the future an entry's `obtained_at` may be before the entry is
 /// stale (a clock that jumped back).
 pub const SKEW_TOLERANCE: i64 = 5;
-/// A credential fetched this recently (seconds) by any process is served
-/// even inside the margin, as long as half its lifetime is left: a source
-/// that issues tokens shorter than the margin must not make every process
-/// fetch its own.
+/// A credential whose whole lifetime is shorter than the caller's margin, and
+/// that was fetched this recently (seconds) by any process, is served as long
+/// as half its lifetime is left: a source that issues such tokens must not
+/// make every one of many parallel processes fetch its own.
 pub const RECENT: i64 = 30;
 /// How long (seconds) an unfixable failure recorded in a ledger is given to
 /// later callers instead of asking again.
@@ -313,8 +313,9 @@ impl<'a> Engine<'a> {
     }
 
     /// Whether `e` is served at `now` to a caller wanting `min_validity`
-    /// seconds: fresh by the margin, or fetched in the last [`RECENT`]
-    /// seconds with at least half its lifetime left.
+    /// seconds: fresh by the margin, or (when its whole lifetime is shorter
+    /// than the margin) fetched in the last [`RECENT`] seconds with at least
+    /// half its lifetime left.
     pub fn usable<V>(&self, e: &Entry<V>, min_validity: i64, now: i64) -> bool {
         if e.from_the_future(now) {
             return false;
@@ -325,7 +326,10 @@ impl<'a> Engine<'a> {
         }
         let age = now.saturating_sub(e.obtained_at);
         let lifetime = e.expires_on.saturating_sub(e.obtained_at);
-        (0..=RECENT).contains(&age) && left > 0 && left.saturating_mul(2) >= lifetime
+        lifetime < min_validity
+            && (0..=RECENT).contains(&age)
+            && left > 0
+            && left.saturating_mul(2) >= lifetime
     }
 
     /// The credential of `slot`: from the cache when `fresh` accepts it, else

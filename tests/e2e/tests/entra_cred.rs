@@ -594,20 +594,7 @@ fn token_expiring_soon_is_refreshed_ahead_of_time() {
     let a2 = entra_cred(&env, &["token", "--scope", ARM]).ok().stdout;
     assert_eq!(a, a2);
     // A minute later it is renewed.
-    for f in e2e::walk(&env.cache_dir().join("sessions")) {
-        if f.extension().is_none_or(|x| x != "json") {
-            continue;
-        }
-        let mut v: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&f).expect("read")).expect("session");
-        if let Some(tokens) = v["tokens"].as_object_mut() {
-            for t in tokens.values_mut() {
-                let at = t["obtained_at"].as_i64().unwrap_or(0);
-                t["obtained_at"] = serde_json::json!(at - 60);
-            }
-        }
-        std::fs::write(&f, v.to_string()).expect("write");
-    }
+    e2e::age_cache(&env.cache_dir(), 60);
     let b = entra_cred(&env, &["token", "--scope", ARM]).ok().stdout;
     assert_ne!(a, b, "a token with under 5 minutes left is not served");
     env.state().set_token_lifetime(3600);

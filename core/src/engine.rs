@@ -164,7 +164,11 @@ static UNWRITABLE_WARNED: AtomicBool = AtomicBool::new(false);
 
 fn warn_unwritable(e: &Error) {
     if !UNWRITABLE_WARNED.swap(true, Ordering::Relaxed) {
-        warn!("the token cache cannot be written ({e}); the new credential is used but not kept");
+        // Shown at every log level (SPEC.md: one warning line): the call succeeds, but every
+        // call will fetch anew until the cache is fixed, and a rotated refresh token is lost.
+        eprintln!(
+            "entra-cred [warn] the token cache cannot be written ({e}); the new credential is used but not kept"
+        );
     }
 }
 

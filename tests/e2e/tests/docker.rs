@@ -430,9 +430,10 @@ fn a_refused_entra_token_is_replaced_and_exchanged_once_more() {
     assert_eq!(a.count(Endpoint::Token), 1);
     a.helper(&["erase"], &a.reg).ok();
     // The cached Entra token was revoked: the registry answers 401 once.
-    a.env.emu().inject(Fault::status(Endpoint::AcrExchange, 401).body(
-        r#"{"errors":[{"code":"UNAUTHORIZED","message":"token revoked"}]}"#,
-    ));
+    a.env.emu().inject(
+        Fault::status(Endpoint::AcrExchange, 401)
+            .body(r#"{"errors":[{"code":"UNAUTHORIZED","message":"token revoked"}]}"#),
+    );
     let out = a.get(&a.reg).ok();
     assert!(json(&out.stdout)["Secret"].as_str().is_some());
     assert_eq!(a.count(Endpoint::Token), 2, "a new Entra token was fetched");

@@ -86,7 +86,7 @@ impl<V> Entry<V> {
 
     /// Obtained in the future: the clock jumped back since (or the writer's
     /// clock was ahead). Such an entry is never served as fresh.
-    fn from_the_future(&self, now: i64) -> bool {
+    fn obtained_in_the_future(&self, now: i64) -> bool {
         self.obtained_at > now.saturating_add(SKEW_TOLERANCE)
     }
 }
@@ -321,7 +321,7 @@ impl<'a> Engine<'a> {
     /// than the margin) fetched in the last [`RECENT`] seconds with at least
     /// half its lifetime left.
     pub fn usable<V>(&self, e: &Entry<V>, min_validity: i64, now: i64) -> bool {
-        if e.from_the_future(now) {
+        if e.obtained_in_the_future(now) {
             return false;
         }
         let left = e.expires_on.saturating_sub(now);
@@ -387,7 +387,7 @@ impl<'a> Engine<'a> {
             Some(c) if !fresh.force => {
                 let changed = seen.as_ref().is_none_or(|s| !s.same_as(&c));
                 if self.usable(&c, fresh.min_validity, now_)
-                    || (changed && !c.from_the_future(now_) && c.expires_on > now_)
+                    || (changed && !c.obtained_in_the_future(now_) && c.expires_on > now_)
                 {
                     debug!("another process renewed the credential");
                     return Ok(Served {
@@ -489,7 +489,7 @@ fn now_ms() -> i64 {
 }
 
 fn valid_for_fallback<V>(e: &Entry<V>, now: i64) -> bool {
-    !e.from_the_future(now) && e.expires_on.saturating_sub(now) > STALE_GRACE
+    !e.obtained_in_the_future(now) && e.expires_on.saturating_sub(now) > STALE_GRACE
 }
 
 #[cfg(test)]

@@ -121,7 +121,7 @@ fn forty_parallel_git_gets_with_200_second_tokens_make_at_most_two_requests() {
     }
     let made = env.state().count_grant("refresh_token") - before;
     eprintln!("40 parallel git gets, 200-second tokens: {made} token requests");
-    assert!(made >= 1 && made <= 2, "{made} requests");
+    assert!((1..=2).contains(&made), "{made} requests");
 }
 
 #[test]
@@ -186,7 +186,7 @@ fn twenty_callers_behind_one_revoked_refresh_token_make_at_most_two_requests() {
     }
     let made = env.state().count_grant("refresh_token") - before;
     eprintln!("20 callers, one revoked refresh token: {made} requests");
-    assert!(made >= 1 && made <= 2, "{made} requests");
+    assert!((1..=2).contains(&made), "{made} requests");
 }
 
 /// Rewrites every cached access token of the sessions with `f(token JSON, now)`.

@@ -282,7 +282,8 @@ impl Http {
             Some(_) => None,
             None => Some(self.client(is_loopback_host(&host))?),
         };
-        let mut budget = policy.budget.unwrap_or(self.budget);
+        let configured = policy.budget.unwrap_or(self.budget);
+        let mut budget = configured;
         if let Some(d) = self.deadline() {
             budget = budget.min(d.saturating_duration_since(Instant::now()));
         }
@@ -296,7 +297,7 @@ impl Http {
             if remaining.is_zero() {
                 return Err(Error::Network(format!(
                     "{shown} did not answer within {} s",
-                    budget.as_secs_f64().round()
+                    configured.as_secs_f64().round()
                 )));
             }
             let t0 = Instant::now();
@@ -336,7 +337,7 @@ impl Http {
                             return Err(fail(format!(
                                 "; it asks to retry after {} s, beyond this request's {} s budget (ENTRA_CRED_HTTP_TIMEOUT)",
                                 ra.as_secs(),
-                                budget.as_secs()
+                                configured.as_secs()
                             )));
                         }
                         Some(ra) => ra,
@@ -360,7 +361,7 @@ impl Http {
                 // is pointless, so report now.
                 return Err(Error::Network(format!(
                     "{shown} kept failing for {} s (ENTRA_CRED_HTTP_TIMEOUT); last: {last}",
-                    budget.as_secs()
+                    configured.as_secs()
                 )));
             }
             info!("retrying {shown} in {} ms", wait.as_millis());

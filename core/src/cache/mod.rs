@@ -183,7 +183,10 @@ impl Cache {
                 dir.display()
             )));
         }
-        Ok(Cache::at(dir))
+        let cache = Cache::at(dir);
+        // Refused before anything is read or written (a few lstat calls).
+        cache.verify(None)?;
+        Ok(cache)
     }
 
     /// The cache in `dir`.

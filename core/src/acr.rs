@@ -17,9 +17,10 @@
 //! client, no Entra. Concurrent misses for one registry take the state's
 //! lock and look again, so they make one exchange between them.
 
-use crate::broker::{Broker, TokenRequest, DEFAULT_MIN_VALIDITY, MAX_JITTER};
+use crate::broker::{Broker, TokenRequest};
 use crate::cache::{file, Cache, StoreKind};
 use crate::config::Profile;
+use crate::engine::{self, Entry, Freshness, Slot};
 use crate::error::{one_line, Error, Result};
 use crate::http::{Request, RetryPolicy};
 use crate::protocol::docker::{Registry, ACR_USERNAME};
@@ -33,6 +34,10 @@ use std::collections::BTreeMap;
 pub const ACR_SCOPE: &str = "https://containerregistry.azure.net/.default";
 /// The cache kind (directory) of ACR state files.
 pub const STATE_KIND: &str = "acr";
+/// A cached ACR refresh token is exchanged anew once less than this many
+/// seconds of it are left, so that a push or pull that starts with it has an
+/// hour to finish (SPEC.md).
+pub const MIN_VALIDITY: i64 = 3600;
 /// Lifetime assumed for an ACR refresh token whose `exp` cannot be read.
 const FALLBACK_LIFETIME: i64 = 3600;
 /// Current state file format.
@@ -88,115 +93,199 @@ fn state_name(profile: &str, registry: &Registry) -> String {
     format!("{profile}@{}", registry.name())
 }
 
-fn random_jitter() -> i64 {
-    let mut b = [0u8; 2];
-    if getrandom::getrandom(&mut b).is_err() {
-        return 0;
-    }
-    i64::from(u16::from_le_bytes(b)) % (MAX_JITTER + 1)
-}
-
-/// Whether a token expiring at `exp` is still served at `now` (5 minutes'
+/// Whether a token expiring at `exp` is still served at `now` (an hour's
 /// margin plus `jitter`).
 pub fn is_fresh(exp: i64, now: i64, jitter: i64) -> bool {
-    exp.saturating_sub(now) > DEFAULT_MIN_VALIDITY.saturating_add(jitter)
+    exp.saturating_sub(now) > MIN_VALIDITY.saturating_add(jitter)
+}
+
+/// A credential and, when just obtained, the Entra session it came from.
+#[derive(Debug, Clone)]
+struct Held {
+    cred: AcrCredential,
+    /// `(session id, scope)` of a new exchange, to be kept with it.
+    origin: Option<(String, String)>,
+}
+
+/// The ACR refresh token of one (profile, registry): a [`Slot`] of the engine.
+struct AcrSlot<'b> {
+    broker: &'b Broker,
+    profile: &'b Profile,
+    registry: &'b Registry,
+    name: String,
+}
+
+impl AcrSlot<'_> {
+    fn secret_key(&self) -> String {
+        Cache::state_secret_key(STATE_KIND, &self.name)
+    }
+}
+
+/// Reads the state of `name` and its secret (`Ok(None)` when absent, corrupt
+/// or for another registry or profile).
+fn load(
+    cache: &Cache,
+    name: &str,
+    profile: &str,
+    registry: &Registry,
+) -> Result<Option<Entry<Held>>> {
+    cache.verify(Some(STATE_KIND))?;
+    let Some(st) = file::read_json_checked::<AcrState>(&cache.state_path(STATE_KIND, name))? else {
+        return Ok(None);
+    };
+    if st.registry != registry.name() || st.profile != profile {
+        return Ok(None);
+    }
+    let Some(secret) = cache
+        .secrets()
+        .get(&Cache::state_secret_key(STATE_KIND, name), st.store)
+    else {
+        return Ok(None);
+    };
+    let exp = engine::cap_expiry(secret.expose(), st.exp);
+    Ok(Some(Entry {
+        value: Held {
+            cred: AcrCredential {
+                registry: st.registry,
+                username: st.username,
+                secret,
+                expires_on: exp,
+                from_cache: true,
+            },
+            origin: None,
+        },
+        expires_on: exp,
+        obtained_at: st.obtained_at,
+    }))
+}
+
+impl Slot for AcrSlot<'_> {
+    type Value = Held;
+
+    fn lock_name(&self) -> (&str, String) {
+        (STATE_KIND, self.name.clone())
+    }
+
+    fn id(&self) -> String {
+        self.name.clone()
+    }
+
+    fn load(&self) -> Result<Option<Entry<Held>>> {
+        load(
+            self.broker.cache(),
+            &self.name,
+            &self.profile.name,
+            self.registry,
+        )
+    }
+
+    fn fetch(&self, _current: Option<&Entry<Held>>) -> Result<Entry<Held>> {
+        let (broker, profile, registry) = (self.broker, self.profile, self.registry);
+        let scope = scope_for(profile);
+        let mut req = TokenRequest::new(scope.clone());
+        let mut token = broker.token(profile, &req)?;
+        let (secret, exp) = loop {
+            let tenant = crate::jwt::decode(token.access_token.expose())
+                .and_then(|d| d.str("tid").map(str::to_string))
+                .or_else(|| token.account.as_ref().and_then(|a| a.tenant.clone()));
+            match exchange(broker, registry, tenant.as_deref(), &token.access_token) {
+                Ok(v) => break v,
+                // The registry refused the Entra token (revoked, or a policy changed since it
+                // was cached): one more exchange with a newly fetched one before failing.
+                Err(Error::Entra { entra, .. }) if entra.status == 401 && !req.force_refresh => {
+                    info!(
+                        "registry {} refused the Entra token; fetching a new one",
+                        registry.name()
+                    );
+                    req.force_refresh = true;
+                    token = broker.token(profile, &req)?;
+                }
+                Err(e) => {
+                    if matches!(&e, Error::Entra { entra, .. } if entra.status == 401 || entra.status == 403)
+                    {
+                        // The next run asks Entra afresh.
+                        let _ = broker.forget_token(profile, None, &scope);
+                    }
+                    return Err(e);
+                }
+            }
+        };
+        let t = now();
+        info!(
+            "new ACR token for {} (valid for {} min)",
+            registry.name(),
+            exp.saturating_sub(t) / 60
+        );
+        Ok(Entry {
+            value: Held {
+                cred: AcrCredential {
+                    registry: registry.name(),
+                    username: ACR_USERNAME.to_string(),
+                    secret,
+                    expires_on: exp,
+                    from_cache: false,
+                },
+                origin: Some((token.session_id.clone(), scope)),
+            },
+            expires_on: exp,
+            obtained_at: t,
+        })
+    }
+
+    fn save(&self, entry: &Entry<Held>) -> Result<()> {
+        let Some((session, scope)) = entry.value.origin.clone() else {
+            return Ok(());
+        };
+        let cache = self.broker.cache();
+        let key = self.secret_key();
+        engine::save_pair(cache, Some((&key, &entry.value.cred.secret)), |store| {
+            let st = AcrState {
+                version: STATE_VERSION,
+                registry: self.registry.name(),
+                profile: self.profile.name.clone(),
+                username: ACR_USERNAME.to_string(),
+                exp: entry.expires_on,
+                obtained_at: entry.obtained_at,
+                store: store.unwrap_or(StoreKind::File),
+                session,
+                scope,
+            };
+            file::write_json(&cache.state_path(STATE_KIND, &self.name), &st)
+        })
+    }
 }
 
 /// The cached credentials of (profile, registry), when fresh. Reads one
 /// file and the secret store; nothing else.
 pub fn cached(cache: &Cache, profile: &str, registry: &Registry) -> Option<AcrCredential> {
-    cached_with(cache, profile, registry, random_jitter())
-}
-
-fn cached_with(
-    cache: &Cache,
-    profile: &str,
-    registry: &Registry,
-    jitter: i64,
-) -> Option<AcrCredential> {
-    let name = state_name(profile, registry);
-    let st: AcrState = file::read_json(&cache.state_path(STATE_KIND, &name))?;
-    if st.registry != registry.name() || st.profile != profile {
-        return None;
-    }
-    if !is_fresh(st.exp, now(), jitter) {
+    let e = load(cache, &state_name(profile, registry), profile, registry).ok()??;
+    if !is_fresh(e.expires_on, now(), engine::jitter()) {
         debug!(
             "ACR token for {} expires at {}: refreshing",
-            st.registry, st.exp
+            registry.name(),
+            e.expires_on
         );
         return None;
     }
-    let secret = cache
-        .secrets()
-        .get(&Cache::state_secret_key(STATE_KIND, &name), st.store)?;
-    Some(AcrCredential {
-        registry: st.registry,
-        username: st.username,
-        secret,
-        expires_on: st.exp,
-        from_cache: true,
-    })
+    Some(e.value.cred)
 }
 
-/// Credentials for `registry`: cached, else a new ACR refresh token from the
-/// exchange (one exchange for all processes asking at once).
+/// Credentials for `registry`: cached while more than an hour of them is
+/// left, else a new ACR refresh token from the exchange (one exchange for all
+/// processes asking at once).
 pub fn get(broker: &Broker, profile: &Profile, registry: &Registry) -> Result<AcrCredential> {
-    let cache = broker.cache();
-    let jitter = random_jitter();
-    if let Some(c) = cached_with(cache, &profile.name, registry, jitter) {
-        return Ok(c);
-    }
-    let name = state_name(&profile.name, registry);
-    let _lock = cache.state_lock(STATE_KIND, &name)?;
-    if let Some(c) = cached_with(cache, &profile.name, registry, jitter) {
-        debug!("another process exchanged a token for {}", registry.name());
-        return Ok(c);
-    }
-
-    let scope = scope_for(profile);
-    let token = broker.token(profile, &TokenRequest::new(scope.clone()))?;
-    let tenant = crate::jwt::decode(token.access_token.expose())
-        .and_then(|d| d.str("tid").map(str::to_string))
-        .or_else(|| token.account.as_ref().and_then(|a| a.tenant.clone()));
-    let (secret, exp) = match exchange(broker, registry, tenant.as_deref(), &token.access_token) {
-        Ok(v) => v,
-        Err(e) => {
-            if matches!(&e, Error::Entra { entra, .. } if entra.status == 401 || entra.status == 403)
-            {
-                // The registry refused a cached Entra token: the next run asks Entra afresh.
-                let _ = broker.forget_token(profile, None, &scope);
-            }
-            return Err(e);
-        }
+    let slot = AcrSlot {
+        broker,
+        profile,
+        registry,
+        name: state_name(&profile.name, registry),
     };
-
-    let key = Cache::state_secret_key(STATE_KIND, &name);
-    let store = cache.secrets().put(&key, &secret)?;
-    let t = now();
-    let st = AcrState {
-        version: STATE_VERSION,
-        registry: registry.name(),
-        profile: profile.name.clone(),
-        username: ACR_USERNAME.to_string(),
-        exp,
-        obtained_at: t,
-        store,
-        session: token.session_id.clone(),
-        scope,
-    };
-    file::write_json(&cache.state_path(STATE_KIND, &name), &st)?;
-    info!(
-        "new ACR token for {} (valid for {} min)",
-        st.registry,
-        exp.saturating_sub(t) / 60
-    );
-    Ok(AcrCredential {
-        registry: st.registry,
-        username: st.username,
-        secret,
-        expires_on: exp,
-        from_cache: false,
-    })
+    let served = broker
+        .engine()
+        .get_or_fetch(&slot, Freshness::margin(MIN_VALIDITY))?;
+    let mut cred = served.entry.value.cred;
+    cred.from_cache = served.from_cache;
+    Ok(cred)
 }
 
 /// `POST <scheme>://<registry>/oauth2/exchange`: an Entra access token for an
@@ -483,9 +572,10 @@ mod tests {
 
     #[test]
     fn freshness_window() {
-        assert!(is_fresh(1000 + 301, 1000, 0));
-        assert!(!is_fresh(1000 + 300, 1000, 0));
-        assert!(!is_fresh(1000 + 330, 1000, 30));
+        // An hour is left for the push or pull that starts with it.
+        assert!(is_fresh(1000 + 3601, 1000, 0));
+        assert!(!is_fresh(1000 + 3600, 1000, 0));
+        assert!(!is_fresh(1000 + 3630, 1000, 30));
     }
 
     #[test]

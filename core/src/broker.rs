@@ -1,30 +1,34 @@
-//! The broker: the cache first, then one fetch shared by every process.
+//! The broker: where a profile's tokens come from.
 //!
-//! [`Broker::token`] is what every binary calls. Its hot path reads one small
-//! file and returns; only when the cached token is missing or inside its
-//! refresh window does it take the session's cross-process lock, look again
-//! (another process may have just refreshed), and fetch a new token: from
-//! the refresh token for a person, from the application source otherwise,
-//! or (when a person can answer) through a new sign-in.
+//! [`Broker::token`] is what every binary calls. It resolves the profile's
+//! source and hands the [`crate::engine`] a [`Slot`] for the token: the
+//! engine serves it from the cache or fetches it once for every process that
+//! wants it. The broker itself only says how to fetch (the refresh token for
+//! a person, the application source otherwise, or, when a person can answer,
+//! a new sign-in) and how a session file keeps the result.
+//!
+//! Sessions are keyed by the identity that obtained the tokens (see
+//! [`Source::session_key`]): a person's sign-in, an application's secret,
+//! certificate or federated token, a managed identity. A session written by
+//! one kind is never served to another, even for the same tenant and client.
 
 use crate::cache::{Account, Cache, CachedToken, Session, SessionKey};
 use crate::config::{Flow, Profile};
+use crate::engine::{self, cap_expiry, Engine, Entry, Freshness, Slot};
 use crate::entra::{EntraClient, TokenResponse};
 use crate::error::{Error, Result};
 use crate::http::Http;
 use crate::secret::Secret;
 use crate::sources::{self, device_code, refresh_token, Ctx, Source};
 use crate::timefmt::now;
-use crate::{debug, info, warn};
+use crate::{debug, info};
 use std::io::IsTerminal;
+use std::time::Instant;
 
 /// Tokens are served until this many seconds before they expire.
 pub const DEFAULT_MIN_VALIDITY: i64 = 300;
 /// Largest random extra margin, so that many machines do not refresh at once.
-pub const MAX_JITTER: i64 = 60;
-/// On a network failure, a cached token with at least this many seconds
-/// left is served instead of failing.
-const STALE_GRACE: i64 = 60;
+pub const MAX_JITTER: i64 = engine::MAX_JITTER;
 
 /// Whether a person may be asked to sign in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +39,16 @@ pub enum Interaction {
     IfPossible,
     /// Always (`entra-cred login`: no terminal needed, the message goes to stderr).
     Always,
+}
+
+impl Interaction {
+    fn allowed(self) -> bool {
+        match self {
+            Interaction::Never => false,
+            Interaction::Always => true,
+            Interaction::IfPossible => std::io::stderr().is_terminal(),
+        }
+    }
 }
 
 /// What a caller asks for.
@@ -111,14 +125,6 @@ pub struct Broker {
     jitter: i64,
 }
 
-fn random_jitter() -> i64 {
-    let mut b = [0u8; 2];
-    if getrandom::getrandom(&mut b).is_err() {
-        return 0;
-    }
-    i64::from(u16::from_le_bytes(b)) % (MAX_JITTER + 1)
-}
-
 fn account_from(resp: &TokenResponse, fallback_name: Option<&str>) -> Account {
     let from = |t: &Secret<String>| crate::jwt::decode(t.expose());
     let id = resp.id_token.as_ref().and_then(from);
@@ -142,13 +148,316 @@ fn account_from(resp: &TokenResponse, fallback_name: Option<&str>) -> Account {
     }
 }
 
+/// The kind of identity a source name stands for: every way a person signs
+/// in is one identity (the person); each application or managed credential
+/// is its own.
+fn identity_class(source_name: &str) -> &str {
+    match source_name {
+        "device-code" | "browser" => "user",
+        other => other,
+    }
+}
+
+/// Whether a session file written by the source `stored` may serve `source`.
+fn same_identity(stored: Option<&str>, source: &Source) -> bool {
+    stored.is_none_or(|n| identity_class(n) == identity_class(source.name()))
+}
+
+/// What a token slot fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// An access token for the slot's scope.
+    Access,
+    /// The signed-in user's ID token.
+    IdToken,
+    /// A new sign-in (`entra-cred login`), then an access token.
+    SignIn(Flow),
+}
+
+/// A fetched token, with what is needed to keep it.
+struct Fetched {
+    resp: TokenResponse,
+    account: Account,
+    /// The scope the request asked for (the ID token rides on ARM's).
+    scope: String,
+}
+
+/// A token, and (when it was just fetched) the answer to store.
+struct Got {
+    token: Token,
+    fetched: Option<Box<Fetched>>,
+}
+
+/// One token of one session: a [`Slot`] of the engine.
+struct TokenSlot<'b> {
+    broker: &'b Broker,
+    profile: &'b Profile,
+    source: Source,
+    key: SessionKey,
+    tenant: String,
+    /// The session's token slot scope (`ID_TOKEN_SCOPE` for ID tokens).
+    scope: String,
+    req: TokenRequest,
+    want: Want,
+}
+
+impl TokenSlot<'_> {
+    fn session(&self) -> Result<Option<Session>> {
+        Ok(self
+            .broker
+            .cache
+            .try_load_session(&self.key)?
+            .filter(|s| same_identity(s.source.as_deref(), &self.source)))
+    }
+
+    fn token(&self, t: &CachedToken, s: &Session, from_cache: bool) -> Token {
+        Token {
+            access_token: t.access_token.clone(),
+            expires_on: cap_expiry(t.access_token.expose(), t.expires_on),
+            token_type: t.token_type.clone(),
+            scope: t.scope.clone(),
+            tenant: t.tenant.clone(),
+            account: s.account.clone(),
+            source: s.source.clone().unwrap_or_default(),
+            from_cache,
+            session_id: self.key.id(),
+        }
+    }
+}
+
+impl Slot for TokenSlot<'_> {
+    type Value = Got;
+
+    fn lock_name(&self) -> (&str, String) {
+        ("sessions", self.key.id())
+    }
+
+    fn id(&self) -> String {
+        Session::slot(&self.tenant, &self.scope)
+    }
+
+    fn load(&self) -> Result<Option<Entry<Got>>> {
+        let Some(s) = self.session()? else {
+            return Ok(None);
+        };
+        Ok(s.tokens.get(&self.id()).map(|t| {
+            let token = self.token(t, &s, true);
+            Entry {
+                expires_on: token.expires_on,
+                obtained_at: t.obtained_at,
+                value: Got {
+                    token,
+                    fetched: None,
+                },
+            }
+        }))
+    }
+
+    fn fetch(&self, _current: Option<&Entry<Got>>) -> Result<Entry<Got>> {
+        let b = self.broker;
+        let session = self.session()?.unwrap_or_else(|| Session::new(&self.key));
+        let (resp, account, scope) = match self.want {
+            Want::SignIn(flow) => {
+                let entra = EntraClient::new(&b.http, &self.profile.authority);
+                let resp = b.sign_in(
+                    &entra,
+                    flow,
+                    &self.tenant,
+                    &self.profile.client_id,
+                    &self.scope,
+                )?;
+                let account = account_from(&resp, None);
+                (resp, account, self.scope.clone())
+            }
+            Want::Access => match self.source.app() {
+                Some(app) => {
+                    let ctx = Ctx {
+                        http: &b.http,
+                        profile: self.profile,
+                        cache: &b.cache,
+                        claims: self.req.claims.as_ref(),
+                    };
+                    let r = app.acquire(&ctx, &self.tenant, &self.scope)?;
+                    // Managed identity has no client id of the profile's: its own name.
+                    let fallback = match &self.source {
+                        Source::ManagedIdentity(_) | Source::AzureCli => {
+                            self.source.session_client_id(self.profile)
+                        }
+                        _ => self.profile.client_id.clone(),
+                    };
+                    let acct = account_from(&r, Some(&fallback));
+                    (r, acct, self.scope.clone())
+                }
+                None => {
+                    let (r, a) = b.fetch_user(
+                        self.profile,
+                        &self.source,
+                        &self.key,
+                        &session,
+                        &self.tenant,
+                        &self.req,
+                    )?;
+                    (r, a, self.scope.clone())
+                }
+            },
+            Want::IdToken => {
+                // Any user request carries `openid`, so Entra answers with an ID
+                // token; ask for Azure Resource Manager (every tenant has it), whose
+                // access token is cached like any other.
+                let oidc = TokenRequest {
+                    scope: self.profile.cloud.arm_scope().to_string(),
+                    ..self.req.clone()
+                };
+                let (r, a) = b.fetch_user(
+                    self.profile,
+                    &self.source,
+                    &self.key,
+                    &session,
+                    &self.tenant,
+                    &oidc,
+                )?;
+                if r.id_token.is_none() {
+                    return Err(Error::Other(
+                        "Entra ID answered without an ID token (is `openid` allowed for this application?)"
+                            .into(),
+                    ));
+                }
+                (r, a, oidc.scope)
+            }
+        };
+        let t = now();
+        let (secret, expires_on, token_type) = match (&self.want, &resp.id_token) {
+            (Want::IdToken, Some(id)) => (
+                id.clone(),
+                cap_expiry(id.expose(), resp.expires_on),
+                "id_token".to_string(),
+            ),
+            _ => (
+                resp.access_token.clone(),
+                cap_expiry(resp.access_token.expose(), resp.expires_on),
+                resp.token_type.clone(),
+            ),
+        };
+        let token = Token {
+            access_token: secret,
+            expires_on,
+            token_type,
+            scope: self.scope.clone(),
+            tenant: self.tenant.clone(),
+            account: Some(account.clone()),
+            source: self.source.name().to_string(),
+            from_cache: false,
+            session_id: self.key.id(),
+        };
+        Ok(Entry {
+            value: Got {
+                token,
+                fetched: Some(Box::new(Fetched {
+                    resp,
+                    account,
+                    scope,
+                })),
+            },
+            expires_on,
+            obtained_at: t,
+        })
+    }
+
+    fn save(&self, entry: &Entry<Got>) -> Result<()> {
+        let Some(f) = entry.value.fetched.as_deref() else {
+            return Ok(());
+        };
+        let cache = &self.broker.cache;
+        let mut session = self.session()?.unwrap_or_else(|| Session::new(&self.key));
+        let rt_key = self.key.refresh_token_key();
+        let rt = f
+            .resp
+            .refresh_token
+            .as_ref()
+            .map(|rt| (rt_key.as_str(), rt));
+        engine::save_pair(cache, rt, |kind| {
+            if kind.is_some() {
+                session.refresh_token = kind;
+            }
+            keep(
+                &mut session,
+                &self.source,
+                f.account.clone(),
+                &self.tenant,
+                &f.scope,
+                &f.resp,
+                entry.obtained_at,
+            );
+            cache.save_session(&self.key, &session)
+        })
+    }
+}
+
+/// Puts a fetched answer into a session: the access token for `scope`, the
+/// ID token when there is one, the account and the source.
+fn keep(
+    session: &mut Session,
+    source: &Source,
+    account: Account,
+    tenant: &str,
+    scope: &str,
+    resp: &TokenResponse,
+    t: i64,
+) {
+    let changed_account = match (&session.account, &account.oid) {
+        (Some(old), Some(new_oid)) => old.oid.as_deref().is_some_and(|o| o != new_oid),
+        _ => false,
+    };
+    if changed_account {
+        info!("a different account signed in: dropping the previous account's tokens");
+        session.tokens.clear();
+    }
+    session.account = Some(account);
+    session.source = Some(source.name().to_string());
+    session.version = crate::cache::SESSION_VERSION;
+    session.tokens.insert(
+        Session::slot(tenant, scope),
+        CachedToken {
+            access_token: resp.access_token.clone(),
+            expires_on: cap_expiry(resp.access_token.expose(), resp.expires_on),
+            token_type: resp.token_type.clone(),
+            scope: scope.to_string(),
+            tenant: tenant.to_string(),
+            obtained_at: t,
+        },
+    );
+    if let Some(id) = &resp.id_token {
+        // Kept for consumers of ID tokens (credential_process --token-kind id).
+        session.tokens.insert(
+            Session::slot(tenant, ID_TOKEN_SCOPE),
+            CachedToken {
+                access_token: id.clone(),
+                expires_on: cap_expiry(id.expose(), resp.expires_on),
+                token_type: "id_token".into(),
+                scope: ID_TOKEN_SCOPE.into(),
+                tenant: tenant.to_string(),
+                obtained_at: t,
+            },
+        );
+    }
+    session.prune(t);
+}
+
 impl Broker {
-    /// A broker on `cache`. Builds no HTTP client until one is needed.
+    /// A broker on `cache`. Builds no HTTP client until one is needed. The
+    /// call's deadline (`ENTRA_CRED_HTTP_TIMEOUT` from now) bounds every lock
+    /// wait and every request, retries included.
     pub fn new(cache: Cache) -> Broker {
+        Broker::with_http(cache, Http::new())
+    }
+
+    /// A broker with its own HTTP client (tests pass one with a transport).
+    pub fn with_http(cache: Cache, http: Http) -> Broker {
+        http.set_deadline(Some(Instant::now() + http.budget()));
         Broker {
             cache,
-            http: Http::new(),
-            jitter: random_jitter(),
+            http,
+            jitter: engine::jitter(),
         }
     }
 
@@ -162,91 +471,55 @@ impl Broker {
         &self.http
     }
 
-    fn fresh(&self, t: &CachedToken, min_validity: i64, now: i64) -> bool {
-        t.expires_on - now > min_validity + self.jitter
+    /// The engine of this call (the deadline is the HTTP client's).
+    pub fn engine(&self) -> Engine<'_> {
+        Engine::new(&self.cache, self.http.deadline(), self.jitter)
     }
 
-    fn token_of(t: &CachedToken, s: &Session, from_cache: bool, key: &SessionKey) -> Token {
-        Token {
-            access_token: t.access_token.clone(),
-            expires_on: t.expires_on,
-            token_type: t.token_type.clone(),
-            scope: t.scope.clone(),
-            tenant: t.tenant.clone(),
-            account: s.account.clone(),
-            source: s.source.clone().unwrap_or_default(),
-            from_cache,
-            session_id: key.id(),
+    fn slot<'b>(
+        &'b self,
+        profile: &'b Profile,
+        source: Source,
+        req: &TokenRequest,
+        want: Want,
+    ) -> TokenSlot<'b> {
+        let tenant = req.tenant.clone().unwrap_or_else(|| profile.tenant.clone());
+        TokenSlot {
+            broker: self,
+            profile,
+            key: source.session_key(profile),
+            source,
+            tenant,
+            scope: if want == Want::IdToken {
+                ID_TOKEN_SCOPE.to_string()
+            } else {
+                req.scope.clone()
+            },
+            req: req.clone(),
+            want,
         }
+    }
+
+    fn serve(&self, slot: &TokenSlot<'_>, req: &TokenRequest) -> Result<Token> {
+        let fresh = Freshness {
+            min_validity: req.min_validity,
+            force: req.forced(),
+            // A caller that may sign a person in does not take another's failure for an answer.
+            share_failures: slot.source.app().is_some() || !req.interaction.allowed(),
+        };
+        let served = self.engine().get_or_fetch(slot, fresh)?;
+        let mut t = served.entry.value.token;
+        t.from_cache = served.from_cache;
+        Ok(t)
     }
 
     /// An access token for `req.scope`: from the cache when fresh, else fetched
     /// once for all processes waiting on it.
     pub fn token(&self, profile: &Profile, req: &TokenRequest) -> Result<Token> {
         let (source, why) = sources::resolve(profile, &self.cache)?;
-        let key = source.session_key(profile);
-        let tenant = req.tenant.clone().unwrap_or_else(|| profile.tenant.clone());
-        let slot = Session::slot(&tenant, &req.scope);
-
-        if !req.forced() {
-            if let Some(s) = self.cache.load_session(&key) {
-                if let Some(t) = s.tokens.get(&slot) {
-                    if self.fresh(t, req.min_validity, now()) {
-                        return Ok(Broker::token_of(t, &s, true, &key));
-                    }
-                }
-            }
-        }
         debug!("profile '{}': {} ({why})", profile.name, source.name());
-
-        let _lock = self.cache.lock_session(&key)?;
-        let mut session = self
-            .cache
-            .load_session(&key)
-            .unwrap_or_else(|| Session::new(&key));
-        let cached = session.tokens.get(&slot).cloned();
-        if let Some(t) = &cached {
-            if !req.forced() && self.fresh(t, req.min_validity, now()) {
-                debug!("another process refreshed the token");
-                return Ok(Broker::token_of(t, &session, true, &key));
-            }
-        }
-
-        let fetched = match source.app() {
-            Some(app) => {
-                let ctx = Ctx {
-                    http: &self.http,
-                    profile,
-                    cache: &self.cache,
-                    claims: req.claims.as_ref(),
-                };
-                app.acquire(&ctx, &tenant, &req.scope).map(|r| {
-                    let acct = account_from(&r, Some(&source.session_client_id(profile)));
-                    (r, acct)
-                })
-            }
-            None => self.fetch_user(profile, &source, &key, &session, &tenant, req),
-        };
-        let (resp, account) = match fetched {
-            Ok(v) => v,
-            Err(Error::Network(m)) => match &cached {
-                Some(t) if !req.forced() && t.expires_on - now() > STALE_GRACE => {
-                    warn!("could not refresh ({m}); using the cached token, which is still valid");
-                    return Ok(Broker::token_of(t, &session, true, &key));
-                }
-                _ => return Err(Error::Network(m)),
-            },
-            Err(e) => return Err(e),
-        };
-        self.store(
-            &key,
-            &mut session,
-            &source,
-            account,
-            &tenant,
-            &req.scope,
-            resp,
-        )
+        let slot = self.slot(profile, source, req, Want::Access);
+        self.serve(&slot, req)
     }
 
     /// Fetches for a person: the refresh token, or a sign-in.
@@ -261,11 +534,7 @@ impl Broker {
     ) -> Result<(TokenResponse, Account)> {
         let entra =
             EntraClient::new(&self.http, &profile.authority).with_claims(req.claims.as_ref());
-        let can_interact = match req.interaction {
-            Interaction::Never => false,
-            Interaction::Always => true,
-            Interaction::IfPossible => std::io::stderr().is_terminal(),
-        };
+        let can_interact = req.interaction.allowed();
         let flow = match source {
             Source::User(f) => *f,
             _ => Flow::DeviceCode,
@@ -289,7 +558,7 @@ impl Broker {
         let resp = match redeemed {
             Some(Ok(r)) => r,
             Some(Err(e @ Error::LoginExpired { .. })) if can_interact => {
-                warn!("{e}");
+                crate::warn!("{e}");
                 self.sign_in(&entra, flow, tenant, &profile.client_id, &req.scope)?
             }
             Some(Err(e)) => {
@@ -336,6 +605,9 @@ impl Broker {
             .into_iter()
             .filter(|s| {
                 s.refresh_token.is_some()
+                    && s.source
+                        .as_deref()
+                        .is_none_or(|n| identity_class(n) == "user")
                     && s.authority.eq_ignore_ascii_case(&key.authority)
                     && s.client_id.eq_ignore_ascii_case(&key.client_id)
                     && !s.tenant.eq_ignore_ascii_case(&key.tenant)
@@ -363,8 +635,15 @@ impl Broker {
         };
         // Lock order: the caller's session, then the donor's. A donor has its own refresh
         // token, so it never looks for a donor itself: no cycle.
-        let _donor_lock = self.cache.lock_session(&donor)?;
-        let Some(mut donor_session) = self.cache.load_session(&donor) else {
+        let Some(_donor_lock) =
+            self.cache
+                .lock_until("sessions", &donor.id(), self.http.deadline())?
+        else {
+            return Err(Error::Network(
+                "gave up waiting for another entra-cred process that is renewing the sign-in (ENTRA_CRED_HTTP_TIMEOUT)".into(),
+            ));
+        };
+        let Some(mut donor_session) = self.cache.try_load_session(&donor)? else {
             return Ok(None);
         };
         let Some(rt) = donor_session
@@ -382,16 +661,16 @@ impl Broker {
             Err(e) => return Ok(Some(Err(e))),
         };
         if let Some(new_rt) = resp.refresh_token.take() {
-            let kind = self
-                .cache
-                .secrets()
-                .put(&donor.refresh_token_key(), &new_rt)?;
-            donor_session.refresh_token = Some(kind);
-            self.cache.save_session(&donor, &donor_session)?;
+            let rt_key = donor.refresh_token_key();
+            engine::save_pair(&self.cache, Some((&rt_key, &new_rt)), |kind| {
+                donor_session.refresh_token = kind;
+                self.cache.save_session(&donor, &donor_session)
+            })?;
         }
         Ok(Some(Ok(resp)))
     }
 
+    /// A sign-in waits for a person: no deadline from here on.
     fn sign_in(
         &self,
         entra: &EntraClient<'_>,
@@ -400,95 +679,26 @@ impl Broker {
         client_id: &str,
         scope: &str,
     ) -> Result<TokenResponse> {
+        self.http.set_deadline(None);
         match flow {
             Flow::Browser => sources::browser::sign_in(entra, tenant, client_id, scope),
             _ => device_code::sign_in(entra, tenant, client_id, scope),
         }
     }
 
-    /// Writes a fetched token (and a rotated refresh token) to the cache.
-    #[allow(clippy::too_many_arguments)]
-    fn store(
-        &self,
-        key: &SessionKey,
-        session: &mut Session,
-        source: &Source,
-        account: Account,
-        tenant: &str,
-        scope: &str,
-        resp: TokenResponse,
-    ) -> Result<Token> {
-        let t = now();
-        if let Some(rt) = &resp.refresh_token {
-            let kind = self.cache.secrets().put(&key.refresh_token_key(), rt)?;
-            session.refresh_token = Some(kind);
-        }
-        let changed_account = match (&session.account, &account.oid) {
-            (Some(old), Some(new_oid)) => old.oid.as_deref().is_some_and(|o| o != new_oid),
-            _ => false,
-        };
-        if changed_account {
-            info!("a different account signed in: dropping the previous account's tokens");
-            session.tokens.clear();
-        }
-        session.account = Some(account);
-        session.source = Some(source.name().to_string());
-        session.version = crate::cache::SESSION_VERSION;
-        let cached = CachedToken {
-            access_token: resp.access_token,
-            expires_on: resp.expires_on,
-            token_type: resp.token_type,
-            scope: scope.to_string(),
-            tenant: tenant.to_string(),
-            obtained_at: t,
-        };
-        session
-            .tokens
-            .insert(Session::slot(tenant, scope), cached.clone());
-        if let Some(id) = resp.id_token {
-            // Kept for consumers of ID tokens (credential_process --token-kind id).
-            let exp = crate::jwt::decode(id.expose())
-                .and_then(|d| d.secs("exp"))
-                .unwrap_or(cached.expires_on);
-            session.tokens.insert(
-                Session::slot(tenant, ID_TOKEN_SCOPE),
-                CachedToken {
-                    access_token: id,
-                    expires_on: exp,
-                    token_type: "id_token".into(),
-                    scope: ID_TOKEN_SCOPE.into(),
-                    tenant: tenant.to_string(),
-                    obtained_at: t,
-                },
-            );
-        }
-        session.prune(t);
-        self.cache.save_session(key, session)?;
-        Ok(Broker::token_of(&cached, session, false, key))
-    }
-
     /// Signs a person in (device code or browser), keeps the refresh token,
     /// and returns an access token for `scope`. Needs no terminal.
     pub fn login(&self, profile: &Profile, flow: Flow, scope: &str) -> Result<Token> {
-        let source = Source::User(flow);
-        let key = source.session_key(profile);
-        let _lock = self.cache.lock_session(&key)?;
-        let mut session = self
-            .cache
-            .load_session(&key)
-            .unwrap_or_else(|| Session::new(&key));
-        let entra = EntraClient::new(&self.http, &profile.authority);
-        let resp = self.sign_in(&entra, flow, &profile.tenant, &profile.client_id, scope)?;
-        let account = account_from(&resp, None);
-        self.store(
-            &key,
-            &mut session,
-            &source,
-            account,
-            &profile.tenant,
-            scope,
-            resp,
-        )
+        // Waiting for another process's sign-in is part of signing in: no deadline.
+        self.http.set_deadline(None);
+        let req = TokenRequest {
+            tenant: None,
+            interaction: Interaction::Always,
+            force_refresh: true,
+            ..TokenRequest::new(scope)
+        };
+        let slot = self.slot(profile, Source::User(flow), &req, Want::SignIn(flow));
+        self.serve(&slot, &req)
     }
 
     /// The signed-in user's latest ID token (audience: the profile's client
@@ -507,56 +717,8 @@ impl Broker {
                 source.name()
             )));
         }
-        let key = source.session_key(profile);
-        let tenant = req.tenant.clone().unwrap_or_else(|| profile.tenant.clone());
-        let slot = Session::slot(&tenant, ID_TOKEN_SCOPE);
-        if !req.force_refresh {
-            if let Some(s) = self.cache.load_session(&key) {
-                if let Some(t) = s.tokens.get(&slot) {
-                    if self.fresh(t, req.min_validity, now()) {
-                        return Ok(Broker::token_of(t, &s, true, &key));
-                    }
-                }
-            }
-        }
-        let _lock = self.cache.lock_session(&key)?;
-        let mut session = self
-            .cache
-            .load_session(&key)
-            .unwrap_or_else(|| Session::new(&key));
-        if let Some(t) = session.tokens.get(&slot) {
-            if !req.force_refresh && self.fresh(t, req.min_validity, now()) {
-                return Ok(Broker::token_of(t, &session, true, &key));
-            }
-        }
-        // Any user request carries `openid`, so Entra answers with an ID
-        // token; ask for Azure Resource Manager (every tenant has it), whose
-        // access token is cached like any other.
-        let oidc = TokenRequest {
-            scope: profile.cloud.arm_scope().to_string(),
-            ..req.clone()
-        };
-        let (resp, account) = self.fetch_user(profile, &source, &key, &session, &tenant, &oidc)?;
-        if resp.id_token.is_none() {
-            return Err(Error::Other(
-                "Entra ID answered without an ID token (is `openid` allowed for this application?)"
-                    .into(),
-            ));
-        }
-        self.store(
-            &key,
-            &mut session,
-            &source,
-            account,
-            &tenant,
-            &oidc.scope,
-            resp,
-        )?;
-        session
-            .tokens
-            .get(&slot)
-            .map(|t| Broker::token_of(t, &session, false, &key))
-            .ok_or_else(|| Error::Other("the new ID token was not kept".into()))
+        let slot = self.slot(profile, source, req, Want::IdToken);
+        self.serve(&slot, req)
     }
 
     /// Forgets the cached access token for `scope` (git's `erase`: the server
@@ -571,7 +733,7 @@ impl Broker {
         let key = source.session_key(profile);
         let tenant = tenant.unwrap_or(&profile.tenant);
         let _lock = self.cache.lock_session(&key)?;
-        let Some(mut s) = self.cache.load_session(&key) else {
+        let Some(mut s) = self.cache.try_load_session(&key)? else {
             return Ok(false);
         };
         let removed = s.tokens.remove(&Session::slot(tenant, scope)).is_some();
@@ -581,16 +743,20 @@ impl Broker {
         Ok(removed)
     }
 
-    /// The session keys a profile may have tokens under (user and application).
+    /// The session keys a profile may have tokens under (a person, each kind
+    /// of application credential, managed identity, Azure CLI).
     pub fn session_keys(&self, profile: &Profile) -> Vec<SessionKey> {
-        let mut keys = vec![Source::User(Flow::DeviceCode).session_key(profile)];
-        for s in [
+        [
+            Source::User(Flow::DeviceCode),
+            Source::ClientSecret,
+            Source::ClientCertificate,
+            Source::WorkloadIdentity,
             Source::ManagedIdentity(sources::managed_identity::Host::Imds),
             Source::AzureCli,
-        ] {
-            keys.push(s.session_key(profile));
-        }
-        keys
+        ]
+        .iter()
+        .map(|s| s.session_key(profile))
+        .collect()
     }
 
     /// Forgets a profile's tokens and refresh token (cache and keyring), and the
@@ -655,10 +821,115 @@ mod tests {
         );
     }
 
+    use crate::config::{Config, Overrides};
+    use crate::http::{Request, Response};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A fake Entra: answers every grant with a token named after it, and counts requests.
+    fn fake_entra(count: Arc<AtomicUsize>) -> Http {
+        Http::with_transport(
+            Duration::from_secs(5),
+            Box::new(move |req: &Request, _url: &url::Url, _left: Duration| {
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let grant = req
+                    .form
+                    .as_ref()
+                    .and_then(|f| f.iter().find(|(k, _)| k == "grant_type"))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                let rt = if grant == "refresh_token" {
+                    format!(r#","refresh_token":"rt-{n}""#)
+                } else {
+                    String::new()
+                };
+                Ok(Response {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: format!(
+                        r#"{{"token_type":"Bearer","expires_in":3600,"access_token":"{grant}-token-{n}"{rt}}}"#
+                    ),
+                })
+            }),
+        )
+    }
+
+    #[test]
+    fn a_person_and_an_application_with_one_client_id_never_share_tokens() {
+        std::env::set_var("ENTRA_CRED_KEYRING", "file");
+        let cfg = Config::from_toml(
+            "[profiles.person]\ntenant = \"t1\"\nclient_id = \"c1\"\nflow = \"device-code\"\n\
+             [profiles.app]\ntenant = \"t1\"\nclient_id = \"c1\"\nflow = \"client-secret\"\nclient_secret = \"s\"\n",
+        )
+        .expect("config");
+        let profile = |n: &str| {
+            cfg.profile_with_env(
+                &Overrides {
+                    profile: Some(n.into()),
+                    ..Overrides::default()
+                },
+                &|_| None,
+            )
+            .expect("profile")
+        };
+        let (person, app) = (profile("person"), profile("app"));
+        let d = tempfile::tempdir().expect("tempdir");
+        let count = Arc::new(AtomicUsize::new(0));
+        let broker =
+            Broker::with_http(Cache::at(d.path().join("cache")), fake_entra(count.clone()));
+        let req = TokenRequest {
+            interaction: Interaction::Never,
+            ..TokenRequest::new("x/.default")
+        };
+
+        // The application first: the person has no sign-in, and gets no application token.
+        let a = broker.token(&app, &req).expect("app token");
+        assert_eq!(a.access_token.expose(), "client_credentials-token-0");
+        let e = broker.token(&person, &req).expect_err("no sign-in");
+        assert_eq!(e.exit_code(), 3, "{e}");
+
+        // The person signs in (a refresh token in the cache): the person's token, not the app's.
+        let key = Source::User(Flow::DeviceCode).session_key(&person);
+        let rt_key = key.refresh_token_key();
+        let kind = broker
+            .cache()
+            .secrets()
+            .put(&rt_key, &Secret::new("rt-seed".into()))
+            .expect("put");
+        let mut s = Session::new(&key);
+        s.refresh_token = Some(kind);
+        s.source = Some("device-code".into());
+        broker.cache().save_session(&key, &s).expect("save");
+        let p = broker.token(&person, &req).expect("person token");
+        assert_eq!(p.access_token.expose(), "refresh_token-token-1");
+
+        // Both cached now, each its own, both directions.
+        let a2 = broker.token(&app, &req).expect("app again");
+        let p2 = broker.token(&person, &req).expect("person again");
+        assert!(a2.from_cache && p2.from_cache);
+        assert_eq!(a2.access_token.expose(), "client_credentials-token-0");
+        assert_eq!(p2.access_token.expose(), "refresh_token-token-1");
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+
+        // A session file that an older version wrote for the application under the person's
+        // key is not served to the person.
+        let mut legacy = broker.cache().load_session(&key).expect("session");
+        legacy.source = Some("client-secret".into());
+        broker.cache().save_session(&key, &legacy).expect("save");
+        assert_eq!(
+            broker
+                .token(&person, &req)
+                .expect_err("not served")
+                .exit_code(),
+            3
+        );
+    }
+
     #[test]
     fn jitter_in_range() {
         for _ in 0..100 {
-            let j = random_jitter();
+            let j = engine::jitter();
             assert!((0..=MAX_JITTER).contains(&j));
         }
     }

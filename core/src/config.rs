@@ -578,38 +578,27 @@ fn validate_id(v: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Whether `host` (no port, brackets allowed) is a loopback host.
-pub fn is_loopback_host(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    if h.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    match h.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => false,
-    }
-}
+pub use crate::net::is_loopback_host;
 
 /// Checks an authority URL: `https://`, or `http://` on loopback only.
 /// Returns it without a trailing slash.
 pub fn validate_authority(raw: &str) -> std::result::Result<String, String> {
     let url = url::Url::parse(raw.trim())
         .map_err(|e| format!("'{}' is not a valid URL ({e})", one_line(raw)))?;
-    let host = url
-        .host_str()
+    url.host_str()
         .ok_or_else(|| format!("'{}' has no host", one_line(raw)))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback_host(host) => {}
-        "http" => {
+    match crate::net::check(&url, false) {
+        Ok(()) => {}
+        Err(crate::net::Refusal::PlainHttp(_)) => {
             return Err(format!(
                 "'{}' uses plain http, which is allowed only for loopback hosts; use https",
                 one_line(raw)
             ))
         }
-        other => {
+        Err(_) => {
             return Err(format!(
-                "unsupported scheme '{other}' in '{}'",
+                "unsupported scheme '{}' in '{}'",
+                url.scheme(),
                 one_line(raw)
             ))
         }

@@ -129,6 +129,12 @@ pub fn parse_token_response(body: &str, now: i64) -> std::result::Result<TokenRe
     let access_token = string(obj.get("access_token")).ok_or("the answer has no access_token")?;
     let expires_on = match (number(obj.get("expires_on")), number(obj.get("expires_in"))) {
         (Some(on), _) if on > 1_000_000_000 => on,
+        // A token that is expired when it arrives is an error, never success.
+        (_, Some(inn)) if inn <= 0 => {
+            return Err(format!(
+                "the answer's expires_in is {inn}: the token is already expired"
+            ))
+        }
         (_, Some(inn)) if (0..=10 * 365 * 86400).contains(&inn) => now + inn,
         _ => {
             // No usable expiry: read the token's own `exp`.
@@ -395,6 +401,10 @@ mod tests {
         assert!(parse_token_response(r#"{"access_tok"#, 0).is_err());
         assert!(parse_token_response(r#"{"expires_in":1}"#, 0).is_err());
         assert!(parse_token_response(r#"{"access_token":"a"}"#, 0).is_err());
+        for bad in ["0", "-5", "\"-1\""] {
+            let body = format!(r#"{{"access_token":"a","expires_in":{bad}}}"#);
+            assert!(parse_token_response(&body, 0).is_err(), "{bad}");
+        }
     }
 
     #[test]

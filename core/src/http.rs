@@ -160,12 +160,20 @@ impl RetryPolicy {
     }
 }
 
+/// What sends one request in place of the network (tests): the request,
+/// its URL and the time left; an answer or a transport error's text.
+pub type Transport =
+    dyn Fn(&Request, &url::Url, Duration) -> std::result::Result<Response, String> + Send + Sync;
+
 /// The lazily built HTTP client.
 pub struct Http {
     proxied: OnceLock<std::result::Result<reqwest::blocking::Client, String>>,
     direct: OnceLock<std::result::Result<reqwest::blocking::Client, String>>,
     budget: Duration,
     memory: OnceLock<Memory>,
+    /// The end of the current call (lock waits and every retry included).
+    deadline: std::sync::Mutex<Option<Instant>>,
+    transport: Option<Box<Transport>>,
 }
 
 /// The shortest time worth one more attempt at the end of a budget.
@@ -191,15 +199,9 @@ pub fn default_budget() -> Duration {
 fn check_url(url: &str, allow_plain_http: bool) -> Result<url::Url> {
     let u = url::Url::parse(url)
         .map_err(|e| Error::Config(format!("invalid URL '{}': {e}", one_line(url))))?;
-    let host = u.host_str().unwrap_or("");
-    match u.scheme() {
-        "https" => Ok(u),
-        "http" if allow_plain_http || is_loopback_host(host) => Ok(u),
-        "http" => Err(Error::Config(format!(
-            "refusing to send credentials over plain http to {host}: only loopback hosts may use http"
-        ))),
-        s => Err(Error::Config(format!("unsupported URL scheme '{s}'"))),
-    }
+    crate::net::check(&u, allow_plain_http)
+        .map(|()| u)
+        .map_err(|r| Error::Config(r.to_string()))
 }
 
 /// `scheme://host[:port]/path` without query, for logs and messages.
@@ -235,7 +237,21 @@ impl Http {
             direct: OnceLock::new(),
             budget: default_budget(),
             memory: OnceLock::new(),
+            deadline: std::sync::Mutex::new(None),
+            transport: None,
         }
+    }
+
+    /// A client whose requests go to `transport` instead of the network
+    /// (in-process tests), with the total budget `budget` and no memory of
+    /// network failures (nothing is written outside the test's own cache).
+    pub fn with_transport(budget: Duration, transport: Box<Transport>) -> Http {
+        Http {
+            budget,
+            transport: Some(transport),
+            ..Http::new()
+        }
+        .with_failure_memory(None)
     }
 
     /// Keeps the memory of network failures in `dir` (`None`: none) instead
@@ -249,6 +265,19 @@ impl Http {
     /// The total time budget of one request.
     pub fn budget(&self) -> Duration {
         self.budget
+    }
+
+    /// Sets (or, with `None`, lifts: an interactive sign-in) the deadline of
+    /// the current call: no request, retry included, runs past it.
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        if let Ok(mut d) = self.deadline.lock() {
+            *d = deadline;
+        }
+    }
+
+    /// The deadline of the current call, when one is set.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline.lock().ok().and_then(|d| *d)
     }
 
     fn client(&self, loopback: bool) -> Result<&reqwest::blocking::Client> {
@@ -299,8 +328,15 @@ impl Http {
             Some(p) => format!("{shown} through the proxy {p}"),
             None => shown.clone(),
         };
-        let client = self.client(direct)?;
-        let budget = policy.budget.unwrap_or(self.budget);
+        let client = match self.transport {
+            Some(_) => None,
+            None => Some(self.client(direct)?),
+        };
+        let configured = policy.budget.unwrap_or(self.budget);
+        let mut budget = configured;
+        if let Some(d) = self.deadline() {
+            budget = budget.min(d.saturating_duration_since(Instant::now()));
+        }
         let endpoint = endpoint_of(&url);
         let memory = self.memory();
         let mut max_attempts = policy.max_attempts;
@@ -339,11 +375,24 @@ impl Http {
             if remaining.is_zero() {
                 return Err(Error::Network(format!(
                     "{what} did not answer within {} s (ENTRA_CRED_HTTP_TIMEOUT)",
-                    secs(budget)
+                    secs(configured)
                 )));
             }
             let t0 = Instant::now();
-            let outcome = self.once(client, req, &url, remaining.min(attempt_cap));
+            let outcome = match (client, &self.transport) {
+                (Some(c), _) => self.once(c, req, &url, remaining.min(attempt_cap)),
+                // A test transport's failure is a connection failure (retried).
+                (None, Some(t)) => {
+                    t(req, &url, remaining.min(attempt_cap)).map_err(|text| Failure {
+                        kind: FailureKind::Connect,
+                        text,
+                    })
+                }
+                (None, None) => Err(Failure {
+                    kind: FailureKind::Other,
+                    text: "no HTTP client".to_string(),
+                }),
+            };
             let last_attempt = attempt >= max_attempts;
             let wait = match outcome {
                 Ok(resp) => {
@@ -385,7 +434,7 @@ impl Http {
                             return Err(fail(format!(
                                 "; it asks to retry after {} s, beyond this request's {} s budget (ENTRA_CRED_HTTP_TIMEOUT)",
                                 ra.as_secs(),
-                                secs(budget)
+                                secs(configured)
                             )));
                         }
                         Some(ra) => ra,
@@ -449,7 +498,7 @@ impl Http {
                 return Err(Error::Network(format!(
                     "{last_subject} kept failing for {} s ({attempt} attempts; ENTRA_CRED_HTTP_TIMEOUT={}); last: {last}",
                     secs(start.elapsed()),
-                    secs(budget)
+                    secs(configured)
                 )));
             }
             info!("retrying {shown} in {} ms", wait.as_millis());

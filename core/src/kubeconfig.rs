@@ -681,42 +681,26 @@ pub fn kubeconfig_path(flag: Option<&Path>) -> Result<PathBuf> {
 /// directory, renamed over it), keeping the file's permissions. A symlink is
 /// followed: its target is replaced.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
     let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = target
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let perms = std::fs::metadata(&target).map(|m| m.permissions()).ok();
-    let file_name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "kubeconfig".into());
-    let tmp = dir.join(format!(".{file_name}.entra-{}.tmp", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        // Created with the file's own mode (0600 for a new file): never more readable than it.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = perms.as_ref().map(|p| p.mode() & 0o7777).unwrap_or(0o600);
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
-        }
-        let mut f = opts.open(&tmp)?;
-        if let Some(p) = &perms {
-            f.set_permissions(p.clone())?;
-        }
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, &target)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io("cannot write", &target, &e));
+    let mode = existing_mode(&target).unwrap_or(0o600);
+    crate::atomic::replace(&target, text.as_bytes(), mode)
+        .map_err(|e| Error::io("cannot write", &target, &e))
+}
+
+/// The permission bits of an existing file.
+fn existing_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)
     }
-    Ok(())
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 #[cfg(test)]

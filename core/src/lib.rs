@@ -17,6 +17,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod acr;
+pub mod atomic;
 pub mod azure_repos;
 pub mod broker;
 pub mod cache;
@@ -24,12 +25,14 @@ pub mod cae;
 pub mod cli;
 pub mod cloud;
 pub mod config;
+pub mod engine;
 pub mod entra;
 pub mod error;
 pub mod http;
 pub mod jwt;
 pub mod kubeconfig;
 pub mod log;
+pub mod net;
 pub mod outage;
 pub mod paths;
 pub mod protocol;

@@ -22,25 +22,22 @@
 
 use crate::broker::{Broker, Interaction, Token, TokenRequest, DEFAULT_MIN_VALIDITY};
 use crate::cache::{file, short_hash, Cache, StoreKind};
-use crate::config::{env_var, is_loopback_host, Profile};
+use crate::config::{env_var, Profile};
+use crate::engine::{self, Entry, Freshness, Slot};
 use crate::error::{one_line, Error, Result};
 use crate::http::{Request, RetryPolicy};
+use crate::info;
 use crate::protocol::credential_process::{
     parse_assume_role, parse_error, session_name_from, valid_session_name, StsError,
 };
 use crate::secret::Secret;
 use crate::timefmt::now;
-use crate::{debug, info, warn};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Credentials are served from the cache while more than this many seconds are left
 /// (botocore refreshes when fewer than 15 minutes remain).
 pub const MIN_VALIDITY: i64 = 900;
-/// Largest random extra margin, so that many machines do not refresh at once.
-const MAX_JITTER: i64 = 60;
-/// On a network failure, cached credentials with at least this many seconds left are served.
-const STALE_GRACE: i64 = 60;
 /// `DurationSeconds` bounds of `AssumeRoleWithWebIdentity`.
 pub const DURATION_RANGE: std::ops::RangeInclusive<u32> = 900..=43200;
 /// Attempts for `IDPCommunicationError` (STS could not reach the IdP).
@@ -167,21 +164,7 @@ pub fn endpoint(region: &str) -> Result<String> {
 fn check_endpoint(raw: &str, from: &str) -> Result<String> {
     let u =
         url::Url::parse(raw).map_err(|e| Error::Config(format!("{from} is not a URL ({e})")))?;
-    let host = u.host_str().unwrap_or("");
-    match u.scheme() {
-        "https" if !host.is_empty() => {}
-        "http" if is_loopback_host(host) => {}
-        "http" => {
-            return Err(Error::Config(format!(
-                "{from}: refusing plain http to {host}: only loopback hosts may use http"
-            )))
-        }
-        s => {
-            return Err(Error::Config(format!(
-                "{from}: unsupported URL scheme '{s}' (use https)"
-            )))
-        }
-    }
+    crate::net::check(&u, false).map_err(|r| Error::Config(format!("{from}: {r}")))?;
     if u.query().is_some() || !u.username().is_empty() || u.password().is_some() {
         return Err(Error::Config(format!(
             "{from} must be a plain endpoint URL without credentials or query"
@@ -241,14 +224,6 @@ fn check_inputs(f: &Federation) -> Result<()> {
     Ok(())
 }
 
-fn random_jitter() -> i64 {
-    let mut b = [0u8; 2];
-    if getrandom::getrandom(&mut b).is_err() {
-        return 0;
-    }
-    i64::from(u16::from_le_bytes(b)) % (MAX_JITTER + 1)
-}
-
 /// The cache name of a request: role, asked session name, scope, token kind,
 /// profile and endpoint (hashed).
 fn cache_name(f: &Federation, profile: &Profile, endpoint: &str) -> String {
@@ -264,28 +239,132 @@ fn cache_name(f: &Federation, profile: &Profile, endpoint: &str) -> String {
 }
 
 /// Reads the cached credentials, when their state and secret agree.
-fn load(cache: &Cache, name: &str) -> Option<(State, AwsCredentials)> {
-    let state: State = file::read_json(&cache.state_path(KIND, name))?;
+fn load(cache: &Cache, name: &str) -> Result<Option<Entry<Held>>> {
+    cache.verify(Some(KIND))?;
+    let Some(state) = file::read_json_checked::<State>(&cache.state_path(KIND, name))? else {
+        return Ok(None);
+    };
     if state.version != STATE_VERSION {
-        return None;
+        return Ok(None);
     }
-    let raw = cache
+    let Some(raw) = cache
         .secrets()
-        .get(&Cache::state_secret_key(KIND, name), state.store)?;
-    let secret: StoredSecret = serde_json::from_str(raw.expose()).ok()?;
+        .get(&Cache::state_secret_key(KIND, name), state.store)
+    else {
+        return Ok(None);
+    };
+    let Ok(secret) = serde_json::from_str::<StoredSecret>(raw.expose()) else {
+        return Ok(None);
+    };
     // A writer puts the secret first, then the state: a reader in between
     // sees a mismatch and takes the slow path.
     if secret.access_key_id != state.access_key_id {
-        return None;
+        return Ok(None);
     }
-    let creds = AwsCredentials {
-        access_key_id: secret.access_key_id,
-        secret_access_key: secret.secret_access_key,
-        session_token: secret.session_token,
-        expiration: state.expiration,
-        from_cache: true,
-    };
-    Some((state, creds))
+    Ok(Some(Entry {
+        value: Held {
+            creds: AwsCredentials {
+                access_key_id: secret.access_key_id,
+                secret_access_key: secret.secret_access_key,
+                session_token: secret.session_token,
+                expiration: state.expiration,
+                from_cache: true,
+            },
+            origin: None,
+        },
+        expires_on: state.expiration,
+        obtained_at: state.obtained_at,
+    }))
+}
+
+/// Credentials and, when just obtained, what to keep with them.
+#[derive(Debug, Clone)]
+struct Held {
+    creds: AwsCredentials,
+    origin: Option<Origin>,
+}
+
+/// Where new credentials came from: the web identity token's session, the
+/// session name used and the assumed role.
+#[derive(Debug, Clone)]
+struct Origin {
+    session_id: String,
+    session_name: String,
+    assumed_role_arn: Option<String>,
+}
+
+/// The STS credentials of one request: a [`Slot`] of the engine.
+struct StsSlot<'b> {
+    broker: &'b Broker,
+    profile: &'b Profile,
+    f: &'b Federation,
+    endpoint: String,
+    name: String,
+}
+
+impl Slot for StsSlot<'_> {
+    type Value = Held;
+
+    fn lock_name(&self) -> (&str, String) {
+        (KIND, self.name.clone())
+    }
+
+    fn id(&self) -> String {
+        self.name.clone()
+    }
+
+    fn load(&self) -> Result<Option<Entry<Held>>> {
+        load(self.broker.cache(), &self.name)
+    }
+
+    fn fetch(&self, _current: Option<&Entry<Held>>) -> Result<Entry<Held>> {
+        let (creds, token, session_name, assumed) =
+            fetch(self.broker, self.profile, self.f, &self.endpoint)?;
+        Ok(Entry {
+            expires_on: creds.expiration,
+            obtained_at: now(),
+            value: Held {
+                creds,
+                origin: Some(Origin {
+                    session_id: token.session_id,
+                    session_name,
+                    assumed_role_arn: assumed,
+                }),
+            },
+        })
+    }
+
+    fn save(&self, entry: &Entry<Held>) -> Result<()> {
+        let Some(o) = &entry.value.origin else {
+            return Ok(());
+        };
+        let creds = &entry.value.creds;
+        let cache = self.broker.cache();
+        let secret = StoredSecret {
+            access_key_id: creds.access_key_id.clone(),
+            secret_access_key: creds.secret_access_key.clone(),
+            session_token: creds.session_token.clone(),
+        };
+        let json = serde_json::to_string(&secret)
+            .map_err(|e| Error::Other(format!("cannot encode the AWS credentials: {e}")))?;
+        let key = Cache::state_secret_key(KIND, &self.name);
+        engine::save_pair(cache, Some((&key, &Secret::new(json))), |store| {
+            let state = State {
+                version: STATE_VERSION,
+                session: o.session_id.clone(),
+                profile: self.profile.name.clone(),
+                role_arn: self.f.role_arn.clone(),
+                role_session_name: o.session_name.clone(),
+                endpoint: self.endpoint.clone(),
+                access_key_id: creds.access_key_id.clone(),
+                expiration: creds.expiration,
+                assumed_role_arn: o.assumed_role_arn.clone(),
+                store: store.unwrap_or(StoreKind::File),
+                obtained_at: entry.obtained_at,
+            };
+            file::write_json(&cache.state_path(KIND, &self.name), &state)
+        })
+    }
 }
 
 /// Federation mode: cached STS credentials, or new ones (see the module docs).
@@ -294,84 +373,19 @@ pub fn credentials(broker: &Broker, profile: &Profile, f: &Federation) -> Result
     let region = region(f.region.as_deref())?;
     let endpoint = endpoint(&region)?;
     let name = cache_name(f, profile, &endpoint);
-    let cache = broker.cache();
-    let margin = MIN_VALIDITY + random_jitter();
-
-    if let Some((_, c)) = load(cache, &name) {
-        if c.expiration - now() > margin {
-            return Ok(c);
-        }
-    }
-    let _lock = cache.state_lock(KIND, &name)?;
-    let cached = load(cache, &name);
-    if let Some((_, c)) = &cached {
-        if c.expiration - now() > margin {
-            debug!("another process fetched the AWS credentials");
-            return Ok(c.clone());
-        }
-    }
-    match fetch(broker, profile, f, &endpoint) {
-        Ok((creds, token, session_name, assumed)) => {
-            store(
-                cache,
-                &name,
-                profile,
-                f,
-                &endpoint,
-                &creds,
-                &token,
-                &session_name,
-                assumed,
-            )?;
-            Ok(creds)
-        }
-        Err(Error::Network(m)) => match cached {
-            Some((_, c)) if c.expiration - now() > STALE_GRACE => {
-                warn!("could not renew the AWS credentials ({m}); using the cached ones, which are still valid");
-                Ok(c)
-            }
-            _ => Err(Error::Network(m)),
-        },
-        Err(e) => Err(e),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn store(
-    cache: &Cache,
-    name: &str,
-    profile: &Profile,
-    f: &Federation,
-    endpoint: &str,
-    creds: &AwsCredentials,
-    token: &Token,
-    session_name: &str,
-    assumed_role_arn: Option<String>,
-) -> Result<()> {
-    let secret = StoredSecret {
-        access_key_id: creds.access_key_id.clone(),
-        secret_access_key: creds.secret_access_key.clone(),
-        session_token: creds.session_token.clone(),
+    let slot = StsSlot {
+        broker,
+        profile,
+        f,
+        endpoint,
+        name,
     };
-    let json = serde_json::to_string(&secret)
-        .map_err(|e| Error::Other(format!("cannot encode the AWS credentials: {e}")))?;
-    let store = cache
-        .secrets()
-        .put(&Cache::state_secret_key(KIND, name), &Secret::new(json))?;
-    let state = State {
-        version: STATE_VERSION,
-        session: token.session_id.clone(),
-        profile: profile.name.clone(),
-        role_arn: f.role_arn.clone(),
-        role_session_name: session_name.to_string(),
-        endpoint: endpoint.to_string(),
-        access_key_id: creds.access_key_id.clone(),
-        expiration: creds.expiration,
-        assumed_role_arn,
-        store,
-        obtained_at: now(),
-    };
-    file::write_json(&cache.state_path(KIND, name), &state)
+    let served = broker
+        .engine()
+        .get_or_fetch(&slot, Freshness::margin(MIN_VALIDITY))?;
+    let mut creds = served.entry.value.creds;
+    creds.from_cache = served.from_cache;
+    Ok(creds)
 }
 
 fn web_identity_token(
@@ -444,6 +458,14 @@ fn fetch(broker: &Broker, profile: &Profile, f: &Federation, endpoint: &str) -> 
                     return Err(sts_error(&e, f, idp_attempts));
                 }
                 let wait = Duration::from_secs(1 << (idp_attempts - 1));
+                let left = broker
+                    .http()
+                    .deadline()
+                    .map(|d| d.saturating_duration_since(std::time::Instant::now()));
+                if left.is_some_and(|l| l <= wait) {
+                    // Waiting would overrun the call's budget (ENTRA_CRED_HTTP_TIMEOUT).
+                    return Err(sts_error(&e, f, idp_attempts));
+                }
                 info!(
                     "STS could not reach the IdP; retrying in {} s",
                     wait.as_secs()

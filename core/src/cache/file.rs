@@ -1,9 +1,11 @@
-//! Atomic, private files: written to a temporary file in the same directory,
-//! flushed, then renamed over the old one, so no reader ever sees half a file.
+//! Private files in the cache: atomic writes ([`crate::atomic::replace`],
+//! 0600), reads that never follow a symlink, and the trust checks of SPEC.md
+//! ("the cache directory and everything under it must belong to the user
+//! running the program and be reached without symlinks").
 
 use crate::error::{Error, Result};
 use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -12,21 +14,102 @@ use std::time::{Duration, SystemTime};
 /// milliseconds).
 pub const STALE_TEMP_AGE: Duration = Duration::from_secs(60);
 
-/// Creates `dir` (and parents) with mode 0700, and tightens it if it exists.
-pub fn ensure_private_dir(dir: &Path) -> Result<()> {
-    let mut b = fs::DirBuilder::new();
-    b.recursive(true);
+/// The user this process runs as (the owner every cache entry must have).
+#[cfg(unix)]
+pub fn my_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Refuses a cache path: exit 2, naming it and saying why.
+pub fn refuse(path: &Path, why: &str) -> Error {
+    Error::Config(format!(
+        "refusing to use the token cache at {}: {why} (the cache directory and everything under it must belong to you and be reached without symlinks; see ENTRA_CRED_CACHE_DIR)",
+        path.display()
+    ))
+}
+
+/// Checks one entry of the cache without following it: `Ok(false)` when it
+/// does not exist; an error (exit 2) when it is a symlink, of the wrong type
+/// (`dir` says which is wanted) or owned by another user.
+pub fn check_entry(path: &Path, dir: bool) -> Result<bool> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.raw_os_error() == Some(20) => return Ok(false), // ENOTDIR: an ancestor is a file
+        Err(e) => return Err(Error::io("cannot inspect", path, &e)),
+    };
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        return Err(refuse(path, "it is a symbolic link"));
+    }
+    if dir && !ft.is_dir() {
+        return Err(refuse(path, "it is not a directory"));
+    }
+    if !dir && !ft.is_file() {
+        return Err(refuse(path, "it is not a regular file"));
+    }
     #[cfg(unix)]
     {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
+        use std::os::unix::fs::MetadataExt;
+        if meta.uid() != my_uid() {
+            return Err(refuse(
+                path,
+                &format!("it belongs to uid {}, not to uid {}", meta.uid(), my_uid()),
+            ));
+        }
     }
-    b.create(dir)
-        .map_err(|e| Error::io("cannot create the cache directory", dir, &e))?;
+    Ok(true)
+}
+
+/// Checks the directories above the cache directory: each must belong to
+/// root or to the user (another user could otherwise move the cache away
+/// and put a link in its place). A symlink among them is accepted only when
+/// it belongs to root or to the user (`/var` -> `/private/var`, a relocated
+/// `~/.cache`).
+pub fn check_ancestors(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let me = my_uid();
+        for a in dir.ancestors().skip(1) {
+            if a.as_os_str().is_empty() {
+                continue;
+            }
+            if let Ok(m) = fs::symlink_metadata(a) {
+                if m.uid() != 0 && m.uid() != me {
+                    return Err(refuse(
+                        dir,
+                        &format!("{} belongs to uid {}", a.display(), m.uid()),
+                    ));
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Creates `dir` (and parents) with mode 0700, checks it (not a symlink,
+/// owned by the user) and tightens it to 0700 when it is looser.
+pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    if !check_entry(dir, true)? {
+        let mut b = fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(dir)
+            .map_err(|e| Error::io("cannot create the cache directory", dir, &e))?;
+        check_entry(dir, true)?;
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let meta = fs::metadata(dir).map_err(|e| Error::io("cannot read", dir, &e))?;
+        let meta = fs::symlink_metadata(dir).map_err(|e| Error::io("cannot read", dir, &e))?;
         if meta.permissions().mode() & 0o077 != 0 {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
                 .map_err(|e| Error::io("cannot restrict the permissions of", dir, &e))?;
@@ -35,47 +118,68 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `data` to `path` atomically with mode 0600.
+/// Opens `path` for reading without following a symlink (and without
+/// blocking on a planted FIFO). `Ok(None)` when it does not exist.
+pub fn open_nofollow(path: &Path) -> Result<Option<fs::File>> {
+    let mut opts = OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
+    }
+    match opts.open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.raw_os_error() == Some(20) => Ok(None),
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            Err(refuse(path, "it is a symbolic link"))
+        }
+        Err(e) => Err(Error::io("cannot read", path, &e)),
+    }
+}
+
+/// Reads a cache file: `Ok(None)` when it does not exist; an error (exit 2)
+/// when it is a symlink, not a regular file or owned by another user.
+pub fn read_checked(path: &Path) -> Result<Option<Vec<u8>>> {
+    let Some(mut f) = open_nofollow(path)? else {
+        return Ok(None);
+    };
+    let meta = f
+        .metadata()
+        .map_err(|e| Error::io("cannot read", path, &e))?;
+    if !meta.is_file() {
+        return Err(refuse(path, "it is not a regular file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.uid() != my_uid() {
+            return Err(refuse(
+                path,
+                &format!("it belongs to uid {}, not to uid {}", meta.uid(), my_uid()),
+            ));
+        }
+    }
+    let mut buf = Vec::with_capacity(meta.len().min(1 << 20) as usize);
+    f.read_to_end(&mut buf)
+        .map_err(|e| Error::io("cannot read", path, &e))?;
+    Ok(Some(buf))
+}
+
+/// Writes `data` to `path` atomically with mode 0600 (the directory is
+/// created 0700 and checked first).
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| Error::Other(format!("{} has no parent directory", path.display())))?;
     ensure_private_dir(dir)?;
-    let mut nonce = [0u8; 6];
-    let _ = getrandom::getrandom(&mut nonce);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        nonce.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    ));
-    let result = (|| {
-        let mut opts = OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts
-            .open(&tmp)
-            .map_err(|e| Error::io("cannot write", &tmp, &e))?;
-        f.write_all(data)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| Error::io("cannot write", &tmp, &e))?;
-        fs::rename(&tmp, path).map_err(|e| Error::io("cannot replace", path, &e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    } else {
-        // Writes are rare (a new token, a rotated refresh token), so this is
-        // the place to collect what killed writers left behind.
-        sweep_temp_files(dir, "", STALE_TEMP_AGE);
-    }
-    result
+    crate::atomic::replace(path, data, 0o600).map_err(|e| Error::io("cannot write", path, &e))?;
+    // Writes are rare (a new token, a rotated refresh token), so this is
+    // the place to collect what killed writers left behind.
+    sweep_temp_files(dir, "", STALE_TEMP_AGE);
+    Ok(())
 }
 
 /// Removes the temporary files (`.<name>.<pid>.<nonce>.tmp`) in `dir` whose
@@ -112,20 +216,29 @@ pub fn sweep_temp_files(dir: &Path, prefix: &str, older_than: Duration) -> usize
     n
 }
 
-/// Reads a file; `None` when it does not exist or cannot be read.
+/// Reads a file; `None` when it does not exist, cannot be read, or may not
+/// be trusted (a symlink, another user's file: never read).
 pub fn read(path: &Path) -> Option<Vec<u8>> {
-    fs::read(path).ok()
+    read_checked(path).ok().flatten()
 }
 
 /// Reads a JSON file; `None` when missing or corrupt (a corrupt file is
 /// treated as absent and replaced by the next write).
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
-    let bytes = read(path)?;
+    read_json_checked(path).ok().flatten()
+}
+
+/// Reads a JSON file: `Ok(None)` when missing or corrupt; an error (exit 2)
+/// when it may not be trusted.
+pub fn read_json_checked<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    let Some(bytes) = read_checked(path)? else {
+        return Ok(None);
+    };
     match serde_json::from_slice(&bytes) {
-        Ok(v) => Some(v),
+        Ok(v) => Ok(Some(v)),
         Err(_) => {
             crate::warn!("discarding corrupt cache file {}", path.display());
-            None
+            Ok(None)
         }
     }
 }

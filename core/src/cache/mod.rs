@@ -164,6 +164,8 @@ impl Session {
 pub struct Cache {
     dir: PathBuf,
     secrets: SecretStore,
+    /// The outcome of the trust checks of the directory itself (made once).
+    verified: std::sync::OnceLock<Result<()>>,
 }
 
 impl Cache {
@@ -174,13 +176,62 @@ impl Cache {
                 "no cache directory: set ENTRA_CRED_CACHE_DIR, XDG_CACHE_HOME or HOME".into(),
             )
         })?;
-        Ok(Cache::at(dir))
+        if !dir.is_absolute() {
+            // For git that would be a cache inside whatever repository it runs in.
+            return Err(Error::Config(format!(
+                "the cache directory '{}' is a relative path: ENTRA_CRED_CACHE_DIR (or XDG_CACHE_HOME, HOME) must be absolute",
+                dir.display()
+            )));
+        }
+        let cache = Cache::at(dir);
+        // Refused before anything is read or written (a few lstat calls).
+        cache.verify(None)?;
+        Ok(cache)
     }
 
     /// The cache in `dir`.
     pub fn at(dir: PathBuf) -> Cache {
         let secrets = SecretStore::new(&dir);
-        Cache { dir, secrets }
+        Cache {
+            dir,
+            secrets,
+            verified: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The trust checks of SPEC.md, before anything is read or written: the
+    /// directory (when it exists) belongs to the user and is not a symlink,
+    /// the directories above it belong to root or the user, and so does the
+    /// `kind` subdirectory (when given and present). Exit 2 naming the path.
+    pub fn verify(&self, kind: Option<&str>) -> Result<()> {
+        self.verified
+            .get_or_init(|| {
+                file::check_ancestors(&self.dir)?;
+                file::check_entry(&self.dir, true).map(|_| ())
+            })
+            .clone()?;
+        if let Some(k) = kind {
+            file::check_entry(&self.dir.join(k), true)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the lock of `<kind>/<name>`, waiting at most until `deadline`
+    /// (`Ok(None)` when another process still holds it then).
+    pub fn lock_until(
+        &self,
+        kind: &str,
+        name: &str,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Option<Lock>> {
+        self.verify(None)?;
+        let p = self
+            .dir
+            .join(kind)
+            .join(format!("{}.lock", file_stem(name)));
+        file::ensure_private_dir(&self.dir)?;
+        file::ensure_private_dir(p.parent().unwrap_or(&self.dir))?;
+        Lock::acquire_until(&p, deadline)
     }
 
     /// The directory.
@@ -203,13 +254,8 @@ impl Cache {
 
     /// The lock that guards [`Cache::state_path`].
     pub fn state_lock(&self, kind: &str, name: &str) -> Result<Lock> {
-        let p = self
-            .dir
-            .join(kind)
-            .join(format!("{}.lock", file_stem(name)));
-        file::ensure_private_dir(&self.dir)?;
-        file::ensure_private_dir(p.parent().unwrap_or(&self.dir))?;
-        Lock::acquire(&p)
+        self.lock_until(kind, name, None)?
+            .ok_or_else(|| Error::Other("the lock was not taken".into()))
     }
 
     fn session_path(&self, key: &SessionKey) -> PathBuf {
@@ -218,15 +264,26 @@ impl Cache {
 
     /// Reads a session (`None` when absent or corrupt, or for another key).
     pub fn load_session(&self, key: &SessionKey) -> Option<Session> {
-        let s: Session = file::read_json(&self.session_path(key))?;
-        (s.client_id.eq_ignore_ascii_case(&key.client_id)
+        self.try_load_session(key).ok().flatten()
+    }
+
+    /// Reads a session after the trust checks: `Ok(None)` when absent or
+    /// corrupt, or for another key; an error (exit 2) when the cache may not
+    /// be trusted.
+    pub fn try_load_session(&self, key: &SessionKey) -> Result<Option<Session>> {
+        self.verify(Some("sessions"))?;
+        let Some(s) = file::read_json_checked::<Session>(&self.session_path(key))? else {
+            return Ok(None);
+        };
+        Ok((s.client_id.eq_ignore_ascii_case(&key.client_id)
             && s.tenant.eq_ignore_ascii_case(&key.tenant)
             && s.authority.eq_ignore_ascii_case(&key.authority))
-        .then_some(s)
+        .then_some(s))
     }
 
     /// Writes a session atomically.
     pub fn save_session(&self, key: &SessionKey, session: &Session) -> Result<()> {
+        self.verify(None)?;
         file::ensure_private_dir(&self.dir)?;
         file::write_json(&self.session_path(key), session)
     }

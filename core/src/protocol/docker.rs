@@ -94,11 +94,7 @@ impl Registry {
 
     /// The URL scheme to use: `http` on loopback, `https` everywhere else.
     pub fn scheme(&self) -> &'static str {
-        if self.is_loopback() {
-            "http"
-        } else {
-            "https"
-        }
+        crate::net::scheme_for(&self.host)
     }
 
     /// `<scheme>://host[:port]`.

@@ -90,7 +90,11 @@ impl Source {
         }
     }
 
-    /// The client id this source's tokens are cached under.
+    /// The client id this source's tokens are cached under. It names the
+    /// identity that obtains them, so that no other kind of credential is
+    /// ever served them (SPEC.md "Token cache"): a person's sign-in keeps the
+    /// bare client id; every application credential kind is prefixed with
+    /// its name (`client-secret:<id>`, ...).
     pub fn session_client_id(&self, profile: &Profile) -> String {
         match self {
             Source::ManagedIdentity(_) => format!(
@@ -101,7 +105,8 @@ impl Source {
                     .unwrap_or("system")
             ),
             Source::AzureCli => "azure-cli".to_string(),
-            _ => profile.client_id.clone(),
+            Source::User(_) => profile.client_id.clone(),
+            other => format!("{}:{}", other.name(), profile.client_id),
         }
     }
 

@@ -552,6 +552,35 @@ impl TestEnv {
     }
 }
 
+/// Moves every `obtained_at` in the cache `secs` seconds into the past (the tokens of
+/// sessions, ACR and STS state), as if they had been fetched that long ago: a short-lived
+/// token fetched moments ago is served to other callers, one fetched a while ago is not.
+pub fn age_cache(cache: &Path, secs: i64) {
+    fn shift(v: &mut serde_json::Value, secs: i64) {
+        if let Some(t) = v.get("obtained_at").and_then(serde_json::Value::as_i64) {
+            v["obtained_at"] = serde_json::json!(t - secs);
+        }
+    }
+    for f in walk(cache) {
+        if f.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&f) else {
+            continue;
+        };
+        let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        shift(&mut v, secs);
+        if let Some(tokens) = v.get_mut("tokens").and_then(|t| t.as_object_mut()) {
+            for t in tokens.values_mut() {
+                shift(t, secs);
+            }
+        }
+        std::fs::write(&f, v.to_string()).expect("rewrite a cache file");
+    }
+}
+
 /// Every regular file under `dir` (symlinks are not followed).
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -155,7 +155,9 @@ fn two_hundred_processes_inside_the_refresh_window_make_one_refresh_per_scope() 
         let (mut c, stdin) = (k.make)(&env, k.scope);
         assert_eq!(run(&mut c, stdin.as_deref(), T).code, 0);
     }
-    // Warm, but every cached token is due for refresh; new tokens will be fresh.
+    // Warm, but every cached token is due for refresh (fetched a minute ago, with less than
+    // the margin left); new tokens will be fresh.
+    e2e::age_cache(&env.cache_dir(), 60);
     env.state().set_token_lifetime(3600);
     storm(&env, 200, "refresh_token");
     // The refresh token rotated once per scope and the last one stored still works.

@@ -375,12 +375,27 @@ fn concurrent_gets_make_one_exchange() {
     assert_eq!(a.count(Endpoint::Token), 1);
 }
 
+/// Moves the `obtained_at` of every cached ACR state `secs` into the past.
+fn age_acr_states(a: &Acr, secs: i64) {
+    for p in a.acr_state_files() {
+        let mut v = json(&std::fs::read_to_string(&p).expect("state"));
+        let t = v["obtained_at"].as_i64().expect("obtained_at");
+        v["obtained_at"] = serde_json::json!(t - secs);
+        std::fs::write(&p, v.to_string()).expect("write state");
+    }
+}
+
 #[test]
 fn a_token_inside_its_refresh_window_is_replaced() {
     let a = setup();
-    // ACR refresh tokens that live 200 s are inside the 5-minute window at once.
+    // ACR refresh tokens that live 200 s have less than the hour ACR tokens must have left.
     emu_acr::set_lifetimes(a.env.state(), 200, 600);
     a.get(&a.reg).ok();
+    // One fetched moments ago (by another process) is used: its whole lifetime is below
+    // the margin, and renewing it on every call would make every parallel pull exchange.
+    a.get(&a.reg).ok();
+    assert_eq!(a.count(Endpoint::AcrExchange), 1);
+    age_acr_states(&a, 60);
     // Debug diagnostics of a full exchange carry no secret (checked on every helper run).
     let out = run(
         a.env.cmd(HELPER).arg("get").env("ENTRA_CRED_LOG", "debug"),
@@ -392,8 +407,36 @@ fn a_token_inside_its_refresh_window_is_replaced() {
     a.env.assert_clean_stderr(&out);
     assert_eq!(a.count(Endpoint::AcrExchange), 2);
     emu_acr::set_lifetimes(a.env.state(), 3 * 3600, 600);
+    age_acr_states(&a, 60);
     a.get(&a.reg).ok();
     a.get(&a.reg).ok();
+    assert_eq!(a.count(Endpoint::AcrExchange), 3);
+    // Less than an hour left (2 h 10 min into a 3 h token): exchanged anew.
+    for p in a.acr_state_files() {
+        let mut v = json(&std::fs::read_to_string(&p).expect("state"));
+        let t = v["obtained_at"].as_i64().expect("t");
+        v["obtained_at"] = serde_json::json!(t - 7800);
+        v["exp"] = serde_json::json!(t + 3000);
+        std::fs::write(&p, v.to_string()).expect("write state");
+    }
+    a.get(&a.reg).ok();
+    assert_eq!(a.count(Endpoint::AcrExchange), 4);
+}
+
+#[test]
+fn a_refused_entra_token_is_replaced_and_exchanged_once_more() {
+    let a = setup();
+    a.get(&a.reg).ok();
+    assert_eq!(a.count(Endpoint::Token), 1);
+    a.helper(&["erase"], &a.reg).ok();
+    // The cached Entra token was revoked: the registry answers 401 once.
+    a.env.emu().inject(
+        Fault::status(Endpoint::AcrExchange, 401)
+            .body(r#"{"errors":[{"code":"UNAUTHORIZED","message":"token revoked"}]}"#),
+    );
+    let out = a.get(&a.reg).ok();
+    assert!(json(&out.stdout)["Secret"].as_str().is_some());
+    assert_eq!(a.count(Endpoint::Token), 2, "a new Entra token was fetched");
     assert_eq!(a.count(Endpoint::AcrExchange), 3);
 }
 
@@ -401,9 +444,10 @@ fn a_token_inside_its_refresh_window_is_replaced() {
 fn exchange_failures_give_one_line_and_the_right_exit_code() {
     let mut a = setup();
 
-    // 401: the registry refuses the Entra token. Exit 1, nothing cached.
+    // 401, also with a newly fetched Entra token: the registry refuses the identity.
+    // Exit 1, nothing cached.
     a.env.emu().inject(
-        Fault::status(Endpoint::AcrExchange, 401).body(
+        Fault::status(Endpoint::AcrExchange, 401).times(2).body(
             r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required, visit https://aka.ms/acr/authorization for more information.","detail":null}]}"#,
         ),
     );

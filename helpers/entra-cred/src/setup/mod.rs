@@ -26,7 +26,6 @@ pub mod kubectl;
 use clap::Subcommand;
 use entra_cred_core::{Error, Result};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The tools `setup` knows.
@@ -120,25 +119,6 @@ pub fn write_target(path: &Path) -> PathBuf {
     }
 }
 
-/// A temporary path next to `target`, unique to this process.
-pub fn temp_path(target: &Path) -> Result<PathBuf> {
-    let dir = target
-        .parent()
-        .ok_or_else(|| Error::Other(format!("{} has no parent directory", target.display())))?;
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    Ok(dir.join(format!(
-        ".{name}.entra-cred-{}-{nanos:x}.tmp",
-        std::process::id()
-    )))
-}
-
 /// Creates the parent directory of a new file (mode 0700 for directories we create).
 pub fn ensure_parent(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -178,41 +158,8 @@ pub fn write_atomic(path: &Path, data: &[u8], new_mode: u32) -> Result<()> {
     let target = write_target(path);
     ensure_parent(&target)?;
     let mode = file_mode(&target).unwrap_or(new_mode);
-    let tmp = temp_path(&target)?;
-    let result = (|| {
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(mode);
-        }
-        let mut f = opts
-            .open(&tmp)
-            .map_err(|e| Error::io("cannot write", &tmp, &e))?;
-        set_mode(&tmp, mode)?;
-        f.write_all(data)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| Error::io("cannot write", &tmp, &e))?;
-        fs::rename(&tmp, &target).map_err(|e| Error::io("cannot replace", &target, &e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Sets a file's mode exactly (the umask does not apply).
-pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
-            .map_err(|e| Error::io("cannot set the permissions of", path, &e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = (path, mode);
-    Ok(())
+    entra_cred_core::atomic::replace(&target, data, mode)
+        .map_err(|e| Error::io("cannot write", &target, &e))
 }
 
 /// What happened to a file.

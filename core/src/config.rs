@@ -133,6 +133,7 @@ struct ProfileFile {
     git_hosts: Option<HostList>,
     acr_hosts: Option<HostList>,
     acr_scope: Option<String>,
+    artifacts_hosts: Option<HostList>,
     server_id: Option<String>,
 }
 
@@ -223,6 +224,8 @@ pub struct Profile {
     pub acr_scope: Option<String>,
     /// AKS server application id.
     pub server_id: Option<String>,
+    /// Extra Azure Artifacts hosts (profile, plus `ENTRA_CRED_ARTIFACTS_HOSTS`).
+    pub artifacts_hosts: Vec<String>,
 }
 
 /// The parsed configuration file (possibly absent).
@@ -316,7 +319,7 @@ impl Config {
         (DEFAULT_PROFILE.to_string(), false)
     }
 
-    /// The first profile in the file whose `git_hosts` (or `acr_hosts`) lists
+    /// The first profile in the file whose `git_hosts` (`acr_hosts`, `artifacts_hosts`) lists
     /// `host` (`host` or `host:port`, compared case-insensitively).
     pub fn profile_for_host(&self, host: &str, kind: HostKind) -> Option<String> {
         let host = host.to_ascii_lowercase();
@@ -325,6 +328,7 @@ impl Config {
             let list = match kind {
                 HostKind::Git => p.git_hosts.clone(),
                 HostKind::Acr => p.acr_hosts.clone(),
+                HostKind::Artifacts => p.artifacts_hosts.clone(),
             }?;
             list.into_vec()
                 .iter()
@@ -478,6 +482,17 @@ impl Config {
                 .unwrap_or_default(),
         );
 
+        let mut artifacts_hosts = f
+            .artifacts_hosts
+            .clone()
+            .map(HostList::into_vec)
+            .unwrap_or_default();
+        artifacts_hosts.extend(
+            env("ENTRA_CRED_ARTIFACTS_HOSTS")
+                .map(|s| split_hosts(&s))
+                .unwrap_or_default(),
+        );
+
         Ok(Profile {
             name,
             in_file: table.is_some(),
@@ -498,6 +513,7 @@ impl Config {
             acr_hosts,
             acr_scope: f.acr_scope.clone().filter(|s| !s.trim().is_empty()),
             server_id: f.server_id.clone().filter(|s| !s.trim().is_empty()),
+            artifacts_hosts,
         })
     }
 }
@@ -509,6 +525,8 @@ pub enum HostKind {
     Git,
     /// `acr_hosts`.
     Acr,
+    /// `artifacts_hosts`.
+    Artifacts,
 }
 
 /// A tenant or client id: letters, digits, `.`, `-`, `_` only (it becomes a URL path segment).

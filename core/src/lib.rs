@@ -17,14 +17,18 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod acr;
+pub mod artifacts;
 pub mod azure_repos;
 pub mod broker;
 pub mod cache;
 pub mod cli;
 pub mod cloud;
 pub mod config;
+pub mod convert_kubeconfig;
 pub mod entra;
 pub mod error;
+pub mod helper;
+pub mod hosts;
 pub mod http;
 pub mod jwt;
 pub mod kubeconfig;

@@ -26,7 +26,7 @@ pub enum Tool {
     Git(git::Args),
     /// `credHelpers` entries for registries in ~/.docker/config.json.
     Docker(docker::Args),
-    /// Convert a kubeconfig's AKS users to `kubectl-entra` (runs `kubectl-entra convert-kubeconfig`).
+    /// Convert a kubeconfig's AKS users to `kubectl-entra` (as `kubectl-entra convert-kubeconfig`).
     Kubectl(kubectl::Args),
     /// `credential_process` for an AWS profile in ~/.aws/config.
     Aws(aws::Args),

@@ -2,7 +2,9 @@
 //! tenant a registry names in its `WWW-Authenticate` challenge.
 
 use crate::azure_repos;
+use crate::cache::Cache;
 use crate::config::{is_loopback_host, Profile};
+use crate::debug;
 
 /// The Azure DevOps resource's scope: Azure Artifacts takes the same tokens as Azure Repos.
 pub const DEVOPS_SCOPE: &str = azure_repos::DEVOPS_SCOPE;
@@ -62,13 +64,56 @@ pub fn tenant_from_headers(headers: &[String]) -> Option<String> {
     azure_repos::tenant_from_wwwauth(&challenges)
 }
 
+/// The organisation of an Azure Artifacts index URL: the subdomain of
+/// `<org>.pkgs.visualstudio.com`, else the first path segment (`pkgs.dev.azure.com/<org>/...`).
+pub fn organisation(index_url: &str) -> Option<String> {
+    let raw = index_url.strip_prefix("sparse+").unwrap_or(index_url);
+    let u = url::Url::parse(raw).ok()?;
+    let host = u.host_str()?.to_ascii_lowercase();
+    let org = match host.strip_suffix(".pkgs.visualstudio.com") {
+        Some(org) => org.to_string(),
+        None => u.path_segments()?.find(|s| !s.is_empty())?.to_string(),
+    };
+    let valid = !org.is_empty()
+        && org.len() <= 100
+        && org
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    valid.then_some(org)
+}
+
 /// The tenant to ask at, `None` for the profile's own: the profile's configured tenant, else
-/// the registry's challenge, else the profile's default (`organizations`).
-pub fn tenant_for(profile: &Profile, headers: &[String]) -> Option<String> {
+/// the registry's challenge (remembered per organisation, for requests that come without it:
+/// `logout`, a `publish` in a later cargo run), else the remembered one, else the profile's
+/// default (`organizations`).
+pub fn tenant_for(
+    profile: &Profile,
+    index_url: &str,
+    headers: &[String],
+    cache: &Cache,
+) -> Option<String> {
     if azure_repos::profile_tenant_configured(profile) {
         return None;
     }
-    tenant_from_headers(headers).filter(|t| !t.eq_ignore_ascii_case(&profile.tenant))
+    let memo = index_host(index_url).zip(organisation(index_url));
+    let tenant = match tenant_from_headers(headers) {
+        Some(t) => {
+            debug!("tenant {t} from the registry's WWW-Authenticate");
+            if let Some((host, org)) = &memo {
+                if azure_repos::remembered_tenant(cache, host, org).as_deref() != Some(&t) {
+                    if let Err(e) = azure_repos::remember_tenant(cache, host, org, &t) {
+                        debug!("cannot remember the tenant of '{org}': {e}");
+                    }
+                }
+            }
+            t
+        }
+        None => {
+            let (host, org) = memo?;
+            azure_repos::remembered_tenant(cache, &host, &org)?
+        }
+    };
+    (!tenant.eq_ignore_ascii_case(&profile.tenant)).then_some(tenant)
 }
 
 #[cfg(test)]
@@ -118,5 +163,20 @@ mod tests {
             None
         );
         assert_eq!(tenant_from_headers(&[]), None);
+    }
+
+    #[test]
+    fn organisations() {
+        let o = |u: &str| organisation(u);
+        assert_eq!(
+            o("sparse+https://pkgs.dev.azure.com/contoso/_packaging/f/Cargo/index/").as_deref(),
+            Some("contoso")
+        );
+        assert_eq!(
+            o("sparse+https://contoso.pkgs.visualstudio.com/_packaging/f/Cargo/index/").as_deref(),
+            Some("contoso")
+        );
+        assert_eq!(o("sparse+https://pkgs.dev.azure.com/"), None);
+        assert_eq!(o("sparse+https://pkgs.dev.azure.com/a%2Fb/x"), None);
     }
 }

@@ -38,12 +38,14 @@ pub enum Endpoint {
     Kube,
     /// AWS STS `AssumeRoleWithWebIdentity`.
     Sts,
+    /// Azure Artifacts Cargo feeds (index, downloads, publish).
+    Artifacts,
     /// Matches every endpoint (for faults); for counters, the total.
     Any,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 14] = [
+    pub const ALL: [Endpoint; 15] = [
         Endpoint::Token,
         Endpoint::DeviceCode,
         Endpoint::Authorize,
@@ -58,6 +60,7 @@ impl Endpoint {
         Endpoint::Registry,
         Endpoint::Kube,
         Endpoint::Sts,
+        Endpoint::Artifacts,
     ];
 
     /// Whether a fault registered for `self` applies to a request to `ep`.

@@ -26,6 +26,7 @@
 
 pub mod acr;
 pub mod admin;
+pub mod artifacts;
 pub mod certs;
 pub mod entra;
 pub mod imds;
@@ -72,6 +73,7 @@ pub fn start_all(state: &Arc<State>, opts: &Options) -> io::Result<Vec<Service>>
         acr::start(state, opts)?,
         kube::start(state, opts)?,
         sts::start(state, opts)?,
+        artifacts::start(state, opts)?,
     ];
     for s in &services {
         state.set_url(s.name, &s.url);

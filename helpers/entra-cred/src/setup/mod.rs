@@ -8,6 +8,7 @@
 //! its target so dotfile managers keep their link. Messages go to stderr.
 
 pub mod aws;
+pub mod cargo;
 pub mod diff;
 pub mod docker;
 pub mod git;
@@ -30,6 +31,8 @@ pub enum Tool {
     Kubectl(kubectl::Args),
     /// `credential_process` for an AWS profile in ~/.aws/config.
     Aws(aws::Args),
+    /// cargo-credential-entra in $CARGO_HOME/config.toml (every registry, or one with --registry).
+    Cargo(cargo::Args),
 }
 
 /// Runs one setup. `profile` is the `-p` flag as given (only the flag is carried into the
@@ -41,6 +44,7 @@ pub fn run(tool: &Tool, profile: Option<&str>) -> Result<()> {
         Tool::Docker(a) => docker::run(a, profile),
         Tool::Kubectl(a) => kubectl::run(a, profile),
         Tool::Aws(a) => aws::run(a, profile),
+        Tool::Cargo(a) => cargo::run(a, profile),
     }
 }
 

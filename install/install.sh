@@ -114,6 +114,7 @@ Next:
        entra-cred setup docker <name>.azurecr.io  # ACR for docker, skopeo, podman, crane
        entra-cred setup kubectl                   # AKS users in ~/.kube/config -> kubectl-entra
        entra-cred setup aws --aws-profile <name> --scope api://<app>/.default --role-arn <arn>
+       entra-cred setup cargo                     # Azure Artifacts Cargo feeds (cargo-credential-entra)
   3. Shell completion:        entra-cred completions bash|zsh|fish
   Check anytime:              entra-cred status
 EOF

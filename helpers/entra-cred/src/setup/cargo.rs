@@ -133,10 +133,12 @@ pub fn edit(path: &Path, old: Option<&str>, args: &Args, profile: Option<&str>) 
                 super::unparsable(path, &format!("registries.{name} is not a table"))
             })?;
             match t.get("index").and_then(Item::as_str) {
-                Some(i) if i != index => return Err(Error::Config(format!(
+                Some(i) if i != index => {
+                    return Err(Error::Config(format!(
                     "registries.{name} in {} has the index {i}, not {index}: nothing was changed",
                     path.display()
-                ))),
+                )))
+                }
                 Some(_) => {}
                 None => {
                     t.insert("index", toml_edit::value(index));

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Install entra-cred and its four protocol helpers from this source tree.
+# Install entra-cred and its protocol helpers (binaries.txt) from this source tree.
 #
 #   install/install.sh [--prefix DIR] [--debug] [--setup "TOOL ARGS..."]...
 #
@@ -12,8 +12,6 @@
 # Needs only the Rust toolchain (cargo). Running it again upgrades in place (to uninstall,
 # delete the five binaries from DIR/bin).
 set -eu
-
-BINS="entra-cred git-credential-entra docker-credential-entra kubectl-entra entra-credential-process"
 
 say() { printf '%s\n' "$*" >&2; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
@@ -41,6 +39,11 @@ done
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ -f "$here/Cargo.toml" ] && [ -d "$here/helpers/entra-cred" ] || die "run me from the entra-cred source tree ($here is not one)"
+
+# The one list of binaries (one a line, `#` comments).
+BINS=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/binaries.txt" | tr '\n' ' ')
+BINS=${BINS% }
+[ -n "$BINS" ] || die "$here/binaries.txt lists no binaries"
 
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain (https://rustup.rs), then run me again"
 
@@ -128,6 +131,7 @@ Next:
        entra-cred setup docker <name>.azurecr.io  # ACR for docker, skopeo, podman, crane
        entra-cred setup kubectl                   # AKS users in ~/.kube/config -> kubectl-entra
        entra-cred setup aws --aws-profile <name> --scope api://<app>/.default --role-arn <arn>
+       entra-cred setup cargo                     # Azure Artifacts Cargo feeds (cargo-credential-entra)
   3. Shell completion:        entra-cred completions bash|zsh|fish
   Check anytime:              entra-cred status
 EOF

@@ -139,6 +139,7 @@ struct ProfileFile {
     git_hosts: Option<HostList>,
     acr_hosts: Option<HostList>,
     acr_scope: Option<String>,
+    artifacts_hosts: Option<HostList>,
     server_id: Option<String>,
     service_connection_id: Option<String>,
     federated_audience: Option<String>,
@@ -236,6 +237,8 @@ pub struct Profile {
     pub service_connection_id: Option<String>,
     /// Audience of CI OIDC tokens (default [`DEFAULT_FEDERATED_AUDIENCE`]).
     pub federated_audience: String,
+    /// Extra Azure Artifacts hosts (profile, plus `ENTRA_CRED_ARTIFACTS_HOSTS`).
+    pub artifacts_hosts: Vec<String>,
 }
 
 /// The audience Entra expects in federated assertions.
@@ -332,7 +335,7 @@ impl Config {
         (DEFAULT_PROFILE.to_string(), false)
     }
 
-    /// The first profile in the file whose `git_hosts` (or `acr_hosts`) lists
+    /// The first profile in the file whose `git_hosts` (`acr_hosts`, `artifacts_hosts`) lists
     /// `host` (`host` or `host:port`, compared case-insensitively).
     pub fn profile_for_host(&self, host: &str, kind: HostKind) -> Option<String> {
         let host = host.to_ascii_lowercase();
@@ -341,6 +344,7 @@ impl Config {
             let list = match kind {
                 HostKind::Git => p.git_hosts.clone(),
                 HostKind::Acr => p.acr_hosts.clone(),
+                HostKind::Artifacts => p.artifacts_hosts.clone(),
             }?;
             list.into_vec()
                 .iter()
@@ -519,6 +523,17 @@ impl Config {
                 .unwrap_or_default(),
         );
 
+        let mut artifacts_hosts = f
+            .artifacts_hosts
+            .clone()
+            .map(HostList::into_vec)
+            .unwrap_or_default();
+        artifacts_hosts.extend(
+            env("ENTRA_CRED_ARTIFACTS_HOSTS")
+                .map(|s| split_hosts(&s))
+                .unwrap_or_default(),
+        );
+
         Ok(Profile {
             name,
             in_file: table.is_some(),
@@ -551,6 +566,7 @@ impl Config {
                 .filter(|s| !s.trim().is_empty())
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|| DEFAULT_FEDERATED_AUDIENCE.to_string()),
+            artifacts_hosts,
         })
     }
 }
@@ -562,6 +578,8 @@ pub enum HostKind {
     Git,
     /// `acr_hosts`.
     Acr,
+    /// `artifacts_hosts`.
+    Artifacts,
 }
 
 /// A tenant or client id: letters, digits, `.`, `-`, `_` only (it becomes a URL path segment).

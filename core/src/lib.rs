@@ -17,6 +17,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod acr;
+pub mod artifacts;
 pub mod atomic;
 pub mod azure_repos;
 pub mod broker;
@@ -25,9 +26,12 @@ pub mod cae;
 pub mod cli;
 pub mod cloud;
 pub mod config;
+pub mod convert_kubeconfig;
 pub mod engine;
 pub mod entra;
 pub mod error;
+pub mod helper;
+pub mod hosts;
 pub mod http;
 pub mod jwt;
 pub mod kubeconfig;

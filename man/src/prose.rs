@@ -32,6 +32,7 @@ pub fn sections(bin: &str) -> &'static [Section] {
         "docker-credential-entra" => DOCKER,
         "kubectl-entra" => KUBECTL,
         "entra-credential-process" => AWS,
+        "cargo-credential-entra" => CARGO,
         _ => UNKNOWN,
     }
 }
@@ -168,7 +169,7 @@ const ENTRA_CRED: &[Section] = &[
     },
     Section {
         title: "SEE ALSO",
-        blocks: &[P("`git-credential-entra`(1), `docker-credential-entra`(1), `kubectl-entra`(1), `entra-credential-process`(1), and /usr/share/doc/entra-cred/README.md.")],
+        blocks: &[P("`git-credential-entra`(1), `docker-credential-entra`(1), `kubectl-entra`(1), `entra-credential-process`(1), `cargo-credential-entra`(1), and /usr/share/doc/entra-cred/README.md.")],
     },
 ];
 
@@ -368,5 +369,53 @@ const AWS: &[Section] = &[
     Section {
         title: "SEE ALSO",
         blocks: &[P("`entra-cred`(1), `aws`(1).")],
+    },
+];
+
+const CARGO: &[Section] = &[
+    Section {
+        title: "PROTOCOL",
+        blocks: &[
+            P("cargo (1.74 and later) runs `cargo-credential-entra --cargo-plugin` as a credential provider and speaks version 1 of its protocol: one JSON message a line on standard input and output. Words after the provider's name in cargo's configuration arrive in the request's `args`, so `-p work` selects profile `work`."),
+            Item(
+                "get",
+                "For a registry whose index is on `pkgs.dev.azure.com`, `*.pkgs.visualstudio.com` or a host in `artifacts_hosts` / `ENTRA_CRED_ARTIFACTS_HOSTS`: `Bearer <token>` for the Azure DevOps scope, with `cache` `expires` a few minutes before the token does, for reading and publishing alike. Any other registry is answered `url-not-supported`, so cargo asks its next provider.",
+            ),
+            Item(
+                "login",
+                "Signs in when a person can answer; a pasted token is refused (Entra tokens are not pasted).",
+            ),
+            Item("logout", "Forgets the cached Azure Artifacts token."),
+            P("The tenant is the profile's, else the one named by the feed's `WWW-Authenticate` challenge, else `organizations`. Failures are one-line `other` errors; never a token."),
+        ],
+    },
+    Section {
+        title: "CONFIGURATION",
+        blocks: &[
+            P("`entra-cred setup cargo` adds the provider to `registry.global-credential-providers` in `$CARGO_HOME/config.toml` (default `~/.cargo/config.toml`); `--registry NAME --index URL` wires one registry instead; `--remove` undoes either:"),
+            Example("[registry]\nglobal-credential-providers = [\"cargo:token\", \"cargo-credential-entra\"]"),
+        ],
+    },
+    Section {
+        title: "ENVIRONMENT",
+        blocks: &[
+            Item(
+                "`ENTRA_CRED_ARTIFACTS_HOSTS`",
+                "Extra Azure Artifacts hosts (`host` or `host:port`, comma-separated).",
+            ),
+            COMMON_ENVIRONMENT[0],
+            COMMON_ENVIRONMENT[1],
+            COMMON_ENVIRONMENT[2],
+            COMMON_ENVIRONMENT[3],
+        ],
+    },
+    EXIT_STATUS,
+    Section {
+        title: "EXAMPLES",
+        blocks: &[Example("entra-cred setup cargo\ncargo fetch")],
+    },
+    Section {
+        title: "SEE ALSO",
+        blocks: &[P("`entra-cred`(1), `cargo`(1).")],
     },
 ];

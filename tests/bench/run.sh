@@ -285,7 +285,7 @@ how_stdin="sh, stdin"
 hyperfine_has_input && how_stdin="-N, --input"
 rss_list=$(printf '%s\n' "${rss[@]}")
 sizes=""
-for b in entra-cred git-credential-entra docker-credential-entra kubectl-entra entra-credential-process git; do
+for b in $(sed -e "s/#.*//" "$ROOT/binaries.txt") git; do
   p=$BENCH_BIN/$b
   [ "$b" = git ] && p=$(command -v git)
   [ -f "$p" ] && sizes+="$b=$(python3 -c 'import os,sys; print(os.path.getsize(sys.argv[1]))' "$p")"$'\n'

@@ -8,9 +8,8 @@
 
 use clap::{Parser, ValueEnum};
 use entra_cred_core::broker::{Interaction, TokenRequest};
-use entra_cred_core::cache::Cache;
-use entra_cred_core::cli;
-use entra_cred_core::config::{Config, Overrides};
+use entra_cred_core::config::{Overrides, Profile};
+use entra_cred_core::helper::{self, Helper, Reply, Step, Target};
 use entra_cred_core::protocol::credential_process::{render, render_token};
 use entra_cred_core::sts::{self, Federation, TokenKind, MIN_VALIDITY};
 use entra_cred_core::{Broker, Error, Result};
@@ -55,8 +54,7 @@ enum Kind {
 }
 
 fn main() -> ExitCode {
-    let args: Args = cli::parse(BIN);
-    cli::run(BIN, || run(args))
+    helper::main::<CredentialProcess>()
 }
 
 fn checked_scope(scope: Option<&str>) -> Result<Option<String>> {
@@ -69,28 +67,65 @@ fn checked_scope(scope: Option<&str>) -> Result<Option<String>> {
     }
 }
 
-fn run(args: Args) -> Result<()> {
-    let scope = checked_scope(args.scope.as_deref())?;
-    let config = Config::load()?;
-    let profile = config.profile(&Overrides {
-        profile: args.profile.clone(),
-        ..Overrides::default()
-    })?;
-    let broker = Broker::new(Cache::open()?);
-    let out = match args.role_arn {
+/// AWS `credential_process`.
+struct CredentialProcess;
+
+impl Helper for CredentialProcess {
+    const BIN: &'static str = BIN;
+    type Args = Args;
+    /// The checked `--scope`.
+    type Request = Option<String>;
+    type Answer = Reply;
+
+    fn read(args: &Args) -> Result<Step<Option<String>>> {
+        checked_scope(args.scope.as_deref()).map(Step::Request)
+    }
+
+    fn target(_: &Args, _: &Option<String>) -> Target {
+        Target::Any
+    }
+
+    fn overrides(args: &Args) -> Result<Overrides> {
+        Ok(Overrides {
+            profile: args.profile.clone(),
+            ..Overrides::default()
+        })
+    }
+
+    fn answer(
+        args: &Args,
+        scope: &Option<String>,
+        profile: &Profile,
+        broker: &Broker,
+    ) -> Result<Reply> {
+        answer(args, scope.clone(), profile, broker).map(Reply::text)
+    }
+
+    fn not_served(_: &Args, _: &Option<String>) -> Result<Reply> {
+        Ok(Reply::empty())
+    }
+}
+
+fn answer(
+    args: &Args,
+    scope: Option<String>,
+    profile: &Profile,
+    broker: &Broker,
+) -> Result<String> {
+    let out = match &args.role_arn {
         Some(role_arn) => {
             let f = Federation {
                 role_arn: role_arn.trim().to_string(),
                 scope,
-                role_session_name: args.role_session_name,
+                role_session_name: args.role_session_name.clone(),
                 duration_seconds: args.duration_seconds,
-                region: args.region,
+                region: args.region.clone(),
                 token_kind: match args.token_kind {
                     Some(Kind::Id) => TokenKind::Id,
                     _ => TokenKind::Access,
                 },
             };
-            let c = sts::credentials(&broker, &profile, &f)?;
+            let c = sts::credentials(broker, profile, &f)?;
             render(
                 &c.access_key_id,
                 c.secret_access_key.expose(),
@@ -117,7 +152,7 @@ fn run(args: Args) -> Result<()> {
                 )
             })?;
             let t = broker.token(
-                &profile,
+                profile,
                 &TokenRequest {
                     interaction: Interaction::Never,
                     min_validity: MIN_VALIDITY,
@@ -127,7 +162,7 @@ fn run(args: Args) -> Result<()> {
             render_token(t.access_token.expose(), t.expires_on)
         }
     };
-    cli::print(&out)
+    Ok(out)
 }
 
 // Keeps man/man1/entra-credential-process.1 equal to what these clap definitions render.

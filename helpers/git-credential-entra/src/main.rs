@@ -5,13 +5,13 @@
 use clap::Parser;
 use entra_cred_core::azure_repos::{self, Discovery, DEVOPS_SCOPE};
 use entra_cred_core::broker::{Interaction, TokenRequest};
-use entra_cred_core::cache::Cache;
 use entra_cred_core::cae;
-use entra_cred_core::cli;
-use entra_cred_core::config::{env_var, split_hosts, Config, HostKind, Overrides, Profile};
+use entra_cred_core::config::{env_var, Overrides, Profile};
+use entra_cred_core::helper::{self, Helper, Reply, Step, Target};
+use entra_cred_core::hosts::Service;
 use entra_cred_core::protocol::git::{self, GitRequest};
 use entra_cred_core::timefmt::now;
-use entra_cred_core::{debug, warn, Broker, Result};
+use entra_cred_core::{debug, Broker, Result};
 use std::process::ExitCode;
 
 const BIN: &str = "git-credential-entra";
@@ -39,79 +39,79 @@ const MAX_INPUT: usize = 1 << 20;
 const EXPIRY_MARGIN: i64 = 180;
 
 fn main() -> ExitCode {
-    let args: Args = cli::parse(BIN);
-    cli::run(BIN, || run(args))
+    helper::main::<Git>()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Action {
     Get,
-    Store,
     Erase,
 }
 
-fn run(args: Args) -> Result<()> {
-    let action = match args.action.as_deref() {
-        Some("get") => Action::Get,
-        Some("store") => Action::Store,
-        Some("erase") => Action::Erase,
-        // git's contract: helpers ignore actions they do not know.
-        _ => return Ok(()),
-    };
-    // The request ends at its blank line: answer then, even if stdin stays open.
-    let input = git::read_request(&mut std::io::stdin().lock(), MAX_INPUT)?;
-    if action == Action::Store {
-        return Ok(()); // Tokens are kept in entra-cred's cache, never from git.
-    }
-    let req = git::parse(&input)?;
-    let Some(profile) = served(&req, args.profile.as_deref())? else {
-        return Ok(());
-    };
-    let broker = Broker::new(Cache::open()?);
-    match action {
-        Action::Get => get(&broker, &profile, &req),
-        Action::Erase => erase(&broker, &profile, &req),
-        Action::Store => Ok(()),
-    }
-}
+/// The git credential helper protocol.
+struct Git;
 
-/// The profile to answer `req` with, or `None` when the host (or its
-/// protocol) is not ours: then git hears nothing and asks its next helper.
-/// Reads the environment and the config file only.
-fn served(req: &GitRequest, flag: Option<&str>) -> Result<Option<Profile>> {
-    let (Some(host), Some(protocol)) = (req.host.as_deref(), req.protocol.as_deref()) else {
-        return Ok(None);
-    };
-    if !azure_repos::protocol_allowed(protocol, host) {
-        debug!("not answering for {protocol}://{host}: only https (http on loopback)");
-        return Ok(None);
+impl Helper for Git {
+    const BIN: &'static str = BIN;
+    type Args = Args;
+    type Request = (Action, GitRequest);
+    type Answer = Reply;
+
+    fn read(args: &Args) -> Result<Step<(Action, GitRequest)>> {
+        let action = match args.action.as_deref() {
+            Some("get") => Action::Get,
+            Some("erase") => Action::Erase,
+            Some("store") => {
+                git::read_request(&mut std::io::stdin().lock(), MAX_INPUT)?;
+                // Tokens are kept in entra-cred's cache, never from git.
+                return Ok(Step::Done(Reply::empty()));
+            }
+            // git's contract: helpers ignore actions they do not know.
+            _ => return Ok(Step::Done(Reply::empty())),
+        };
+        // The request ends at its blank line: answer then, even if stdin stays open.
+        let input = git::read_request(&mut std::io::stdin().lock(), MAX_INPUT)?;
+        Ok(Step::Request((action, git::parse(&input)?)))
     }
-    let env_hosts = env_var("ENTRA_CRED_GIT_HOSTS")
-        .map(|s| split_hosts(&s))
-        .unwrap_or_default();
-    let ours_anyway =
-        azure_repos::is_builtin_host(host) || azure_repos::host_listed(host, &env_hosts);
-    let config = match Config::load() {
-        Ok(c) => c,
-        Err(e) if !ours_anyway => {
-            // Not known to be ours: git's other hosts must keep working.
-            warn!("{e}");
-            return Ok(None);
+
+    /// The host, or nothing when the request (or its protocol) is not ours: then git hears
+    /// nothing and asks its next helper.
+    fn target(_: &Args, (_, req): &(Action, GitRequest)) -> Target {
+        let (Some(host), Some(protocol)) = (req.host.as_deref(), req.protocol.as_deref()) else {
+            return Target::NotServed;
+        };
+        if !azure_repos::protocol_allowed(protocol, host) {
+            debug!("not answering for {protocol}://{host}: only https (http on loopback)");
+            return Target::NotServed;
         }
-        Err(e) => return Err(e),
-    };
-    let listed_by = config.profile_for_host(host, HostKind::Git);
-    if !ours_anyway && listed_by.is_none() {
-        return Ok(None);
+        Target::Host(Service::AzureRepos, host.to_string())
     }
-    let overrides = Overrides {
-        profile: flag.map(str::to_string).or(listed_by),
-        ..Overrides::default()
-    };
-    config.profile(&overrides).map(Some)
+
+    fn overrides(args: &Args) -> Result<Overrides> {
+        Ok(Overrides {
+            profile: args.profile.clone(),
+            ..Overrides::default()
+        })
+    }
+
+    fn answer(
+        _: &Args,
+        (action, req): &(Action, GitRequest),
+        profile: &Profile,
+        broker: &Broker,
+    ) -> Result<Reply> {
+        match action {
+            Action::Get => get(broker, profile, req).map(Reply::text),
+            Action::Erase => erase(broker, profile, req).map(|()| Reply::empty()),
+        }
+    }
+
+    fn not_served(_: &Args, _: &(Action, GitRequest)) -> Result<Reply> {
+        Ok(Reply::empty())
+    }
 }
 
-fn get(broker: &Broker, profile: &Profile, req: &GitRequest) -> Result<()> {
+fn get(broker: &Broker, profile: &Profile, req: &GitRequest) -> Result<String> {
     let interaction = if git::prompting_forbidden(&env_var) {
         Interaction::Never
     } else {
@@ -146,7 +146,7 @@ fn get(broker: &Broker, profile: &Profile, req: &GitRequest) -> Result<()> {
             .unwrap_or("entra");
         git::render_password(username, &token.access_token, expiry)?
     };
-    cli::print(&answer)
+    Ok(answer)
 }
 
 /// git says the server rejected the credential: forget that access token (at

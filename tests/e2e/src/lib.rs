@@ -22,15 +22,22 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The workspace binaries (the ones `cmd` resolves to the target dir).
-pub const WORKSPACE_BINS: [&str; 6] = [
-    "entra-cred",
-    "git-credential-entra",
-    "docker-credential-entra",
-    "kubectl-entra",
-    "entra-credential-process",
-    "entra-emulator",
-];
+/// The installed binaries: `binaries.txt` at the workspace root (one a line, `#` comments).
+pub fn installed_bins() -> Vec<&'static str> {
+    include_str!("../../../binaries.txt")
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The workspace binaries (the ones `cmd` resolves to the target dir): the installed ones and
+/// the emulator.
+pub fn workspace_bins() -> Vec<&'static str> {
+    let mut v = installed_bins();
+    v.push("entra-emulator");
+    v
+}
 
 // ----- binaries --------------------------------------------------------------------------------
 
@@ -463,7 +470,7 @@ impl TestEnv {
     /// `imds` URL to test IMDS); stdin null.
     pub fn cmd(&self, name: &str) -> Command {
         ensure_built();
-        let program = if WORKSPACE_BINS.contains(&name) {
+        let program = if workspace_bins().contains(&name) {
             bin(name)
         } else {
             PathBuf::from(name)
@@ -604,6 +611,27 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// binaries.txt names exactly the crates under helpers/, and each crate's binary.
+    #[test]
+    fn binaries_txt_lists_every_helper() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut dirs: Vec<String> = std::fs::read_dir(root.join("helpers"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        dirs.sort();
+        let mut listed: Vec<String> = installed_bins().iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(dirs, listed);
+        let workspace = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        for b in installed_bins() {
+            assert!(
+                workspace.contains(&format!("\"helpers/{b}\"")),
+                "{b} not in the workspace"
+            );
+        }
+    }
 
     #[test]
     fn secret_detection() {

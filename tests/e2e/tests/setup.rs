@@ -406,46 +406,36 @@ fn aws_setup_creates_the_default_file() {
 
 // ----- kubectl ----------------------------------------------------------------------------
 
-/// `setup kubectl` runs the `kubectl-entra` next to entra-cred with the same flags and passes
-/// output and exit code through (checked with a stand-in, so it runs before the kubectl branch).
+/// `setup kubectl` converts in its own process: a `kubectl-entra` next to entra-cred (here a
+/// stand-in that would fail with exit 7) is never run, and the report is on stdout.
 #[test]
-fn kubectl_setup_passes_flags_output_and_exit_code_through() {
+fn kubectl_setup_runs_no_sibling_binary() {
     let env = env_with_work_profile();
     let dir = env.root().join("bin");
     std::fs::create_dir_all(&dir).unwrap();
     let exe = dir.join("entra-cred");
     std::fs::copy(bin_dir().join("entra-cred"), &exe).unwrap();
     let fake = dir.join("kubectl-entra");
-    std::fs::write(
-        &fake,
-        "#!/bin/sh\necho \"args: $*\"\necho 'to stderr' >&2\nexit 7\n",
-    )
-    .unwrap();
+    std::fs::write(&fake, "#!/bin/sh\necho \"args: $*\"\nexit 7\n").unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let kc = env.root().join("kubeconfig");
+    let original = read(&fixture("kubeconfig-aks-legacy-azure.yaml"));
+    std::fs::write(&kc, &original).unwrap();
     let mut c = env.tool(exe.to_str().unwrap());
-    c.args([
+    c.env("PATH", &dir).args([
         "-p",
         "work",
         "setup",
         "kubectl",
         "--kubeconfig",
-        "/k/config",
-        "--context",
-        "aks",
+        kc.to_str().unwrap(),
         "--dry-run",
     ]);
-    let out = run(&mut c, None, T).code_is(7);
-    assert_eq!(
-        out.stdout,
-        "args: -p work convert-kubeconfig --kubeconfig /k/config --context aks --dry-run\n"
-    );
-    assert_eq!(out.stderr, "to stderr\n");
-
-    std::fs::write(&fake, "#!/bin/sh\necho \"args: $*\"\n").unwrap();
-    let mut c = env.tool(exe.to_str().unwrap());
-    c.args(["setup", "kubectl"]);
     let out = run(&mut c, None, T).ok();
-    assert_eq!(out.stdout, "args: convert-kubeconfig\n");
+    assert!(!out.stdout.contains("convert-kubeconfig"), "{}", out.stdout);
+    assert!(out.stdout.contains("would convert user"), "{}", out.stdout);
+    assert!(out.stdout.contains("work"), "-p carried: {}", out.stdout);
+    assert_eq!(read(&kc), original, "--dry-run wrote the kubeconfig");
 }
 
 fn kubectl_entra_converts(env: &TestEnv) -> bool {

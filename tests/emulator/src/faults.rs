@@ -44,12 +44,14 @@ pub enum Endpoint {
     PipelinesOidc,
     /// Azure Arc managed identity endpoint (`IDENTITY_ENDPOINT` on an Arc server).
     Arc,
+    /// Azure Artifacts Cargo feeds (index, downloads, publish).
+    Artifacts,
     /// Matches every endpoint (for faults); for counters, the total.
     Any,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 17] = [
+    pub const ALL: [Endpoint; 18] = [
         Endpoint::Token,
         Endpoint::DeviceCode,
         Endpoint::Authorize,
@@ -67,6 +69,7 @@ impl Endpoint {
         Endpoint::GithubOidc,
         Endpoint::PipelinesOidc,
         Endpoint::Arc,
+        Endpoint::Artifacts,
     ];
 
     /// Whether a fault registered for `self` applies to a request to `ep`.

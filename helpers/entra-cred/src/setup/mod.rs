@@ -17,6 +17,7 @@
 //! nothing), then calls [`apply`] and [`report_removed`] as setup calls [`apply`] and [`report`].
 
 pub mod aws;
+pub mod cargo;
 pub mod diff;
 pub mod docker;
 pub mod git;
@@ -35,10 +36,12 @@ pub enum Tool {
     Git(git::Args),
     /// `credHelpers` entries for registries in ~/.docker/config.json.
     Docker(docker::Args),
-    /// Convert a kubeconfig's AKS users to `kubectl-entra` (runs `kubectl-entra convert-kubeconfig`).
+    /// Convert a kubeconfig's AKS users to `kubectl-entra` (as `kubectl-entra convert-kubeconfig`).
     Kubectl(kubectl::Args),
     /// `credential_process` for an AWS profile in ~/.aws/config.
     Aws(aws::Args),
+    /// cargo-credential-entra in $CARGO_HOME/config.toml (every registry, or one with --registry).
+    Cargo(cargo::Args),
 }
 
 /// Runs one setup. `profile` is the `-p` flag as given (only the flag is carried into the
@@ -50,6 +53,7 @@ pub fn run(tool: &Tool, profile: Option<&str>) -> Result<()> {
         Tool::Docker(a) => docker::run(a, profile),
         Tool::Kubectl(a) => kubectl::run(a, profile),
         Tool::Aws(a) => aws::run(a, profile),
+        Tool::Cargo(a) => cargo::run(a, profile),
     }
 }
 

@@ -80,6 +80,16 @@ pub fn ca_pem() -> String {
     pki().map(|p| p.ca_pem.clone()).unwrap_or_default()
 }
 
+/// A TLS server configuration with the API server's certificate (`127.0.0.1`, `localhost`),
+/// issued by [`ca_pem`]'s CA, for other emulated services served over https.
+pub fn ssl_config() -> std::io::Result<tiny_http::SslConfig> {
+    let pki = pki()?;
+    Ok(tiny_http::SslConfig {
+        certificate: pki.cert_pem.clone().into_bytes(),
+        private_key: pki.key_pem.clone().into_bytes(),
+    })
+}
+
 /// Starts the TLS listener.
 pub fn start(state: &Arc<State>, opts: &Options) -> std::io::Result<Service> {
     let pki = pki()?;

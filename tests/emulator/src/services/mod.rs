@@ -27,6 +27,7 @@
 pub mod acr;
 pub mod admin;
 pub mod arc;
+pub mod artifacts;
 pub mod cae;
 pub mod certs;
 pub mod ci;
@@ -77,6 +78,7 @@ pub fn start_all(state: &Arc<State>, opts: &Options) -> io::Result<Vec<Service>>
         sts::start(state, opts)?,
         ci::start(state, opts)?,
         arc::start(state, opts)?,
+        artifacts::start(state, opts)?,
     ];
     for s in &services {
         state.set_url(s.name, &s.url);

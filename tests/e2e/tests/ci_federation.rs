@@ -197,6 +197,10 @@ fn outlive_oidc_tokens(env: &TestEnv) {
     while entra_emulator::util::now_secs() <= last {
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The short-lived Entra tokens of the first round are served for a few seconds after
+    // they were fetched (the engine's single flight): make them a minute old, so that the
+    // second round asks Entra again, with new OIDC tokens.
+    e2e::age_cache(&env.cache_dir(), 60);
 }
 
 fn entra_cred_token(env: &TestEnv, scope: &str) -> RunOutput {

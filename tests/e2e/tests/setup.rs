@@ -414,7 +414,11 @@ fn kubectl_setup_runs_no_sibling_binary() {
     let dir = env.root().join("bin");
     std::fs::create_dir_all(&dir).unwrap();
     let exe = dir.join("entra-cred");
-    std::fs::copy(bin_dir().join("entra-cred"), &exe).unwrap();
+    // A hard link, not a copy: a copy's write descriptor, inherited for a moment by a process
+    // another test thread forks, makes executing it fail with ETXTBSY.
+    std::fs::hard_link(bin_dir().join("entra-cred"), &exe)
+        .or_else(|_| std::fs::copy(bin_dir().join("entra-cred"), &exe).map(|_| ()))
+        .unwrap();
     let fake = dir.join("kubectl-entra");
     std::fs::write(&fake, "#!/bin/sh\necho \"args: $*\"\nexit 7\n").unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();

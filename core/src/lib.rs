@@ -17,6 +17,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod acr;
+pub mod azure_error;
 pub mod azure_repos;
 pub mod broker;
 pub mod cache;

@@ -627,7 +627,7 @@ impl ManagedIdentity {
 
 fn failure(host: &Host, shown: &str, resp: &Response) -> Error {
     let context = format!("managed identity ({}) at {shown}", host.name());
-    match crate::entra::parse_error(&resp.body, resp.status) {
+    match crate::azure_error::parse_error(&resp.body, resp.status) {
         Some(e) => Error::Entra { context, entra: e },
         None => {
             // Some hosts answer {"message": "..."} or plain text.

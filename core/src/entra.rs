@@ -4,6 +4,8 @@
 use crate::cae::Claims;
 // Callers (and the fuzz targets of old) name it `entra::parse_error`; it lives in `azure_error`.
 pub use crate::azure_error::parse_error;
+// Callers name it `entra::number`; the rule lives in `json`.
+pub use crate::json::number;
 use crate::error::{one_line, EntraError, Error, Result};
 use crate::http::{redact_url, Http, Request, RetryPolicy};
 use crate::secret::Secret;
@@ -24,15 +26,6 @@ pub struct TokenResponse {
     pub token_type: String,
     /// The granted scopes, space separated.
     pub scope: String,
-}
-
-/// Reads a number that may come as a JSON number or a numeric string.
-pub fn number(v: Option<&Value>) -> Option<i64> {
-    match v? {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => s.trim().parse::<i64>().ok(),
-        _ => None,
-    }
 }
 
 fn string(v: Option<&Value>) -> Option<String> {

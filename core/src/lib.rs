@@ -28,6 +28,7 @@ pub mod config;
 pub mod entra;
 pub mod error;
 pub mod http;
+pub mod json;
 pub mod jwt;
 pub mod kubeconfig;
 pub mod log;

@@ -459,20 +459,14 @@ pub fn resource_of_scope(scope: &str) -> String {
 /// Reads `expires_on`: POSIX seconds (number or string), or a date such as
 /// `11/22/2026 1:02:03 AM +00:00` (older App Service / Cloud Shell hosts).
 pub fn parse_expires_on(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => {
-            let s = s.trim();
-            if let Ok(n) = s.parse::<i64>() {
-                return Some(n);
-            }
-            if let Ok(f) = s.parse::<f64>() {
-                return f.is_finite().then_some(f as i64);
-            }
-            parse_date(s)
-        }
-        _ => None,
+    if let Some(n) = crate::json::number(Some(v)) {
+        return Some(n);
     }
+    let s = v.as_str()?.trim();
+    if let Ok(f) = s.parse::<f64>() {
+        return f.is_finite().then_some(f as i64);
+    }
+    parse_date(s)
 }
 
 fn parse_date(s: &str) -> Option<i64> {
@@ -507,7 +501,7 @@ pub fn parse_response(body: &str, now: i64) -> std::result::Result<TokenResponse
         .and_then(parse_expires_on)
         .filter(|t| *t > 1_000_000_000)
         .or_else(|| {
-            crate::entra::number(obj.get("expires_in"))
+            crate::json::number(obj.get("expires_in"))
                 .filter(|s| (0..=10 * 365 * 86400).contains(s))
                 .map(|s| now + s)
         })

@@ -1,4 +1,4 @@
-//! `protocol::credential_process` STS readers: `xml_fields`,
+//! `protocol::sts_xml` STS readers: `xml_fields`,
 //! `parse_assume_role`, `parse_error`, `parse_caller_identity` on any input,
 //! and a round trip: fields taken from the input, escaped into a real-shaped
 //! `AssumeRoleWithWebIdentityResponse`, read back unchanged.
@@ -8,7 +8,7 @@
 mod common;
 
 use entra_cred_core::error::one_line;
-use entra_cred_core::protocol::credential_process::{
+use entra_cred_core::protocol::sts_xml::{
     parse_assume_role, parse_caller_identity, parse_error, xml_fields,
 };
 use entra_cred_core::secret::Secret;

@@ -26,6 +26,7 @@ pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod entra;
+pub mod hostport;
 pub mod error;
 pub mod http;
 pub mod json;

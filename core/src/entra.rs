@@ -1,15 +1,16 @@
 //! The Microsoft Entra ID v2.0 client: the token and device code endpoints,
-//! their answers and their errors.
+//! their answers, and Entra errors as data (the bodies are read by [`crate::azure_error`]).
 
 use crate::cae::Claims;
-// Callers (and the fuzz targets of old) name it `entra::parse_error`; it lives in `azure_error`.
-pub use crate::azure_error::parse_error;
-// Callers name it `entra::number`; the rule lives in `json`.
-pub use crate::json::number;
 use crate::error::{one_line, EntraError, Error, Result};
 use crate::http::{redact_url, Http, Request, RetryPolicy};
 use crate::secret::Secret;
 use serde_json::Value;
+
+// Callers (and the fuzz targets of old) name it `entra::parse_error`; it lives in `azure_error`.
+pub use crate::azure_error::parse_error;
+// Callers name it `entra::number`; the rule lives in `json`.
+pub use crate::json::number;
 
 /// A successful token answer.
 #[derive(Debug, Clone)]

@@ -96,10 +96,12 @@ fn read_fields(xml: &str) -> Result<Vec<(String, String)>, String> {
 /// refused instead (other malformed references are roxmltree's to refuse).
 fn char_refs_name_chars(xml: &str) -> bool {
     xml.match_indices("&#").all(|(i, _)| {
+        // Only the letters and digits up to `;` (a linear scan over the whole document).
         let r = &xml[i + 2..];
-        let Some(end) = r.find(';') else {
+        let end = r.bytes().take_while(u8::is_ascii_alphanumeric).count();
+        if r.as_bytes().get(end) != Some(&b';') {
             return true;
-        };
+        }
         let (digits, radix) = match r[..end].strip_prefix('x') {
             Some(hex) => (hex, 16),
             None => (&r[..end], 10),
@@ -339,6 +341,10 @@ mod tests {
         let deep = "<a>".repeat(30_000) + &"</a>".repeat(30_000);
         assert!(xml_fields(&deep).is_err());
         assert!(xml_fields(&format!("<a>{}</a>", "x".repeat(MAX_XML))).is_err());
+        // Many unterminated references: refused, and quickly (a linear scan).
+        let start = std::time::Instant::now();
+        assert!(xml_fields(&format!("<a>{}</a>", "&#1".repeat(80_000))).is_err());
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
         // Mixed content: an element's own text, children in end-tag order.
         let f = xml_fields("<r>a<c>1</c>b<!-- c --><d/>c</r>").expect("mixed");
         let paths: Vec<&str> = f.iter().map(|(p, _)| p.as_str()).collect();

@@ -21,11 +21,12 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// XML 1.0 text (no control characters but tab/newline/CR), trimmed as the
-/// reader trims, non-empty.
+/// XML 1.0 text (no control characters, and not U+FFFE / U+FFFF, which XML
+/// does not allow either), trimmed as the reader trims, non-empty.
 fn xml_text(s: &str) -> Option<String> {
     let t = s.trim();
-    (!t.is_empty() && !t.chars().any(|c| c.is_control())).then(|| t.to_string())
+    let non_xml = |c: char| c.is_control() || matches!(c, '\u{FFFE}' | '\u{FFFF}');
+    (!t.is_empty() && !t.chars().any(non_xml)).then(|| t.to_string())
 }
 
 fuzz_target!(|data: &[u8]| {

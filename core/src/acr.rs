@@ -384,7 +384,7 @@ pub fn registry_error_detail(body: &str) -> Option<String> {
         }
     } else if v.get("error").is_some_and(serde_json::Value::is_object) {
         // The Azure shape: {"error": {"code", "message"}}.
-        crate::entra::parse_error(body, 0)?.to_string()
+        crate::azure_error::parse_error(body, 0)?.to_string()
     } else if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
         match v.get("error_description").and_then(|d| d.as_str()) {
             Some(d) => format!("{e}: {d}"),

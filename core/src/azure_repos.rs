@@ -9,6 +9,8 @@ use crate::cache::{file, Cache};
 use crate::config::{is_loopback_host, Origin, Profile, DEFAULT_TENANT};
 use crate::error::Result;
 use crate::http::{Http, Request, RetryPolicy};
+// Callers name it `azure_repos::bare_host`; the rule lives in `hostport`.
+pub use crate::hostport::bare_host;
 use crate::protocol::git::GitRequest;
 use crate::{debug, info};
 use serde::{Deserialize, Serialize};
@@ -21,20 +23,6 @@ pub const DEVOPS_SCOPE: &str = "499b84ac-1321-427f-aa17-267ca6975798/.default";
 pub const MEMO_KIND: &str = "azure-repos";
 /// `X-VSS-ResourceTenant` of an organisation not backed by Entra ID.
 const ZERO_GUID: &str = "00000000-0000-0000-0000-000000000000";
-
-/// `host` without its `:port`, brackets kept for IPv6.
-pub fn bare_host(host: &str) -> &str {
-    if host.starts_with('[') {
-        return match host.find(']') {
-            Some(i) => &host[..=i],
-            None => host,
-        };
-    }
-    match host.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') && p.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => host,
-    }
-}
 
 /// Whether `host` is `dev.azure.com` or `<org>.visualstudio.com` (port 443 or none).
 pub fn is_builtin_host(host: &str) -> bool {

@@ -714,7 +714,7 @@ fn endpoint_of(u: &url::Url) -> String {
 
 /// `" (AADSTS50020: ...)"` from an error body, when it is Entra-shaped.
 fn error_summary(body: &str) -> String {
-    match crate::entra::parse_error(body, 0) {
+    match crate::azure_error::parse_error(body, 0) {
         Some(e) => format!(" ({})", e),
         None => String::new(),
     }

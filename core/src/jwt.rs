@@ -22,11 +22,7 @@ impl Decoded {
 
     /// A numeric claim as seconds (accepts numbers and numeric strings).
     pub fn secs(&self, name: &str) -> Option<i64> {
-        match self.claims.get(name)? {
-            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        }
+        crate::json::number(self.claims.get(name))
     }
 
     /// The signed-in user's name: `preferred_username`, `upn`, `unique_name` or `email`.

@@ -19,6 +19,7 @@
 pub mod acr;
 pub mod artifacts;
 pub mod atomic;
+pub mod azure_error;
 pub mod azure_repos;
 pub mod broker;
 pub mod cache;
@@ -31,8 +32,10 @@ pub mod engine;
 pub mod entra;
 pub mod error;
 pub mod helper;
+pub mod hostport;
 pub mod hosts;
 pub mod http;
+pub mod json;
 pub mod jwt;
 pub mod kubeconfig;
 pub mod log;

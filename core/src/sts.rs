@@ -27,9 +27,8 @@ use crate::engine::{self, Entry, Freshness, Slot};
 use crate::error::{one_line, Error, Result};
 use crate::http::{Request, RetryPolicy};
 use crate::info;
-use crate::protocol::credential_process::{
-    parse_assume_role, parse_error, session_name_from, valid_session_name, StsError,
-};
+use crate::protocol::credential_process::{session_name_from, valid_session_name};
+use crate::protocol::sts_xml::{parse_assume_role, parse_error, StsError};
 use crate::secret::Secret;
 use crate::timefmt::now;
 use serde::{Deserialize, Serialize};
@@ -489,7 +488,7 @@ fn assume_role(
     f: &Federation,
     session_name: &str,
     token: &Secret<String>,
-) -> std::result::Result<crate::protocol::credential_process::StsCredentials, Refusal> {
+) -> std::result::Result<crate::protocol::sts_xml::StsCredentials, Refusal> {
     let mut form = vec![
         (
             "Action".to_string(),

@@ -1,10 +1,10 @@
-//! `entra::parse_error` (and the message built from it): total, one line, no control characters.
+//! `azure_error::parse_error` (and the message built from it): total, one line, no control characters.
 #![no_main]
 
 #[path = "common.rs"]
 mod common;
 
-use entra_cred_core::entra::parse_error;
+use entra_cred_core::azure_error::parse_error;
 use entra_cred_core::error::{one_line, Error};
 use libfuzzer_sys::fuzz_target;
 

@@ -1,4 +1,4 @@
-//! `protocol::credential_process` STS readers: `xml_fields`,
+//! `protocol::sts_xml` STS readers: `xml_fields`,
 //! `parse_assume_role`, `parse_error`, `parse_caller_identity` on any input,
 //! and a round trip: fields taken from the input, escaped into a real-shaped
 //! `AssumeRoleWithWebIdentityResponse`, read back unchanged.
@@ -8,7 +8,7 @@
 mod common;
 
 use entra_cred_core::error::one_line;
-use entra_cred_core::protocol::credential_process::{
+use entra_cred_core::protocol::sts_xml::{
     parse_assume_role, parse_caller_identity, parse_error, xml_fields,
 };
 use entra_cred_core::secret::Secret;
@@ -21,11 +21,12 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// XML 1.0 text (no control characters but tab/newline/CR), trimmed as the
-/// reader trims, non-empty.
+/// XML 1.0 text (no control characters, and not U+FFFE / U+FFFF, which XML
+/// does not allow either), trimmed as the reader trims, non-empty.
 fn xml_text(s: &str) -> Option<String> {
     let t = s.trim();
-    (!t.is_empty() && !t.chars().any(|c| c.is_control())).then(|| t.to_string())
+    let non_xml = |c: char| c.is_control() || matches!(c, '\u{FFFE}' | '\u{FFFF}');
+    (!t.is_empty() && !t.chars().any(non_xml)).then(|| t.to_string())
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -6,3 +6,4 @@ pub mod credential_process;
 pub mod docker;
 pub mod exec_credential;
 pub mod git;
+pub mod sts_xml;

@@ -87,7 +87,7 @@ pub fn parse_output(
         .ok_or("its output has no accessToken")?
         .to_string();
     let expires_on = match obj.get("expires_on").filter(|v| !v.is_null()) {
-        Some(v) => crate::entra::number(Some(v)).ok_or("its expires_on is not a number")?,
+        Some(v) => crate::json::number(Some(v)).ok_or("its expires_on is not a number")?,
         None => {
             let raw = obj
                 .get("expiresOn")

@@ -71,25 +71,18 @@ pub fn fetch(ctx: &Ctx<'_>) -> Result<Secret<String>> {
         .header("Accept", "application/json");
     req.method = Method::Post;
     let resp = ctx.http.send(&req, &RetryPolicy::default())?;
-    if !resp.ok() {
-        let hint = match resp.status {
-            401 | 203 | 302 => " (is SYSTEM_ACCESSTOKEN this job's $(System.AccessToken)?)",
-            400 | 404 => " (check the service connection id and that this pipeline may use it)",
-            _ => "",
-        };
-        return Err(ci_oidc::refused(
-            "the Azure Pipelines OIDC endpoint",
-            &shown,
-            &resp,
-            hint,
-        ));
-    }
-    ci_oidc::token_field(&resp.body, "oidcToken").map_err(|m| {
-        Error::Other(format!(
-            "the Azure Pipelines OIDC endpoint at {shown}: {m} (HTTP {})",
-            resp.status
-        ))
-    })
+    let hint = |status| match status {
+        401 | 203 | 302 => " (is SYSTEM_ACCESSTOKEN this job's $(System.AccessToken)?)",
+        400 | 404 => " (check the service connection id and that this pipeline may use it)",
+        _ => "",
+    };
+    ci_oidc::answer(
+        "the Azure Pipelines OIDC endpoint",
+        &shown,
+        &resp,
+        hint,
+        "oidcToken",
+    )
 }
 
 /// The Azure Pipelines source.

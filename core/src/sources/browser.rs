@@ -207,7 +207,7 @@ fn handle_redirect(stream: TcpStream, state: &str) -> Redirect {
             "<h1>Sign-in failed</h1><p>Return to the terminal for details.</p>",
         );
         return Redirect::Error(EntraError {
-            code: crate::entra::parse_error(
+            code: crate::azure_error::parse_error(
                 &serde_json::json!({"error": err, "error_description": desc}).to_string(),
                 0,
             )

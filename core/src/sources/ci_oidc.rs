@@ -129,6 +129,23 @@ pub fn refused(what: &str, shown: &str, resp: &Response, hint: &str) -> Error {
     ))
 }
 
+/// The JWT in an OIDC endpoint's answer: [`refused`] (with `hint(status)`) when the
+/// endpoint did not answer with success, else the answer's `field` ([`token_field`]), or
+/// one line saying what is wrong with it.
+pub fn answer(
+    what: &str,
+    shown: &str,
+    resp: &Response,
+    hint: impl Fn(u16) -> &'static str,
+    field: &str,
+) -> Result<Secret<String>> {
+    if !resp.ok() {
+        return Err(refused(what, shown, resp, hint(resp.status)));
+    }
+    token_field(&resp.body, field)
+        .map_err(|m| Error::Other(format!("{what} at {shown}: {m} (HTTP {})", resp.status)))
+}
+
 /// Reads the JWT from a successful answer's `field` (`value`, `oidcToken`).
 pub fn token_field(body: &str, field: &str) -> std::result::Result<Secret<String>, String> {
     let v: Value = serde_json::from_str(body.trim())

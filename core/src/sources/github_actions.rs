@@ -8,7 +8,7 @@
 
 use super::{ci_oidc, AppSource, Ctx};
 use crate::entra::TokenResponse;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::{redact_url, Request, RetryPolicy};
 use crate::secret::Secret;
 
@@ -45,24 +45,19 @@ pub fn fetch(ctx: &Ctx<'_>, audience: &str) -> Result<Secret<String>> {
         )
         .header("Accept", "application/json");
     let resp = ctx.http.send(&req, &RetryPolicy::default())?;
-    if !resp.ok() {
-        let hint = match resp.status {
-            401 | 403 => " (the job's ACTIONS_ID_TOKEN_REQUEST_TOKEN is not accepted: does the workflow grant `permissions: id-token: write`?)",
-            _ => "",
-        };
-        return Err(ci_oidc::refused(
-            "the GitHub Actions OIDC endpoint",
-            &shown,
-            &resp,
-            hint,
-        ));
+    let hint = |status| {
+        match status {
+        401 | 403 => " (the job's ACTIONS_ID_TOKEN_REQUEST_TOKEN is not accepted: does the workflow grant `permissions: id-token: write`?)",
+        _ => "",
     }
-    ci_oidc::token_field(&resp.body, "value").map_err(|m| {
-        Error::Other(format!(
-            "the GitHub Actions OIDC endpoint at {shown}: {m} (HTTP {})",
-            resp.status
-        ))
-    })
+    };
+    ci_oidc::answer(
+        "the GitHub Actions OIDC endpoint",
+        &shown,
+        &resp,
+        hint,
+        "value",
+    )
 }
 
 /// The GitHub Actions source.

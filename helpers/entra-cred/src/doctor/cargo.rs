@@ -49,7 +49,7 @@ pub fn is_artifacts(index: &str) -> bool {
         .map(|x| x.1)
         .unwrap_or(index);
     let host = rest.split('/').next().unwrap_or("").to_ascii_lowercase();
-    let bare = host.split(':').next().unwrap_or(&host).to_string();
+    let bare = entra_cred_core::hostport::bare_host(&host).to_string();
     let extra = entra_cred_core::config::env_var("ENTRA_CRED_ARTIFACTS_HOSTS")
         .map(|v| entra_cred_core::config::split_hosts(&v))
         .unwrap_or_default();

@@ -97,7 +97,7 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
         let entry = helpers.and_then(|h| h.get(&r)).and_then(Value::as_str);
         match entry {
             Some(HELPER) => {
-                let bare = r.split(':').next().unwrap_or(&r).to_string();
+                let bare = entra_cred_core::hostport::bare_host(&r).to_string();
                 let served = is_acr(&r) || served_hosts.iter().any(|h| *h == r || *h == bare);
                 if helper_bin.is_none() {
                     checks.push(Check::fail(

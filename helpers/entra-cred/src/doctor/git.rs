@@ -11,6 +11,7 @@
 
 use super::{find_program, missing_profile, shell_words, Check, Ctx};
 use entra_cred_core::config::is_loopback_host;
+use entra_cred_core::hostport::bare_host;
 use std::process::{Command, Stdio};
 
 const TOOL: &str = "git";
@@ -285,7 +286,7 @@ pub fn urls(ctx: &Ctx) -> Vec<(String, String)> {
         ),
     ];
     for h in ctx.hosts(|p| &p.git_hosts) {
-        let bare = h.split(':').next().unwrap_or(&h);
+        let bare = bare_host(&h);
         let scheme = if is_loopback_host(bare) || h.starts_with('[') {
             "http"
         } else {

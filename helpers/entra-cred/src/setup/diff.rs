@@ -1,142 +1,29 @@
-//! A small line-based unified diff (3 lines of context) for `setup --dry-run`.
+//! The line-based unified diff (3 lines of context) that `setup --dry-run` prints, on the
+//! `similar` crate (Myers' algorithm, hunks and headers in the `diff -u` format).
 //!
-//! Configuration files are small and our edits are local, so the common prefix and suffix are
-//! trimmed first and a plain LCS runs on what is left (bounded: beyond that it falls back to
-//! "remove all, add all" for the middle, which is still a correct diff).
+//! Lines end at `\n` only (a `\r` stays part of its line, as `git diff` shows it), and a
+//! missing final newline is shown with `\ No newline at end of file`.
+
+use similar::{Algorithm, TextDiff};
 
 const CONTEXT: usize = 3;
-const LCS_LIMIT: usize = 4_000_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Keep,
-    Del,
-    Add,
-}
 
 /// The unified diff from `old` to `new`, with `--- a` / `+++ b` headers; empty when equal.
 pub fn unified(a: &str, b: &str, old: &str, new: &str) -> String {
     if old == new {
         return String::new();
     }
-    let o: Vec<&str> = split_lines(old);
-    let n: Vec<&str> = split_lines(new);
-    let ops = edit_script(&o, &n);
-    let mut out = format!("--- {a}\n+++ {b}\n");
-    // Walk the script, grouping changes with their context into hunks.
-    // Each entry: (op, old index, new index).
-    let mut entries = Vec::with_capacity(ops.len());
-    let (mut i, mut j) = (0usize, 0usize);
-    for op in ops {
-        entries.push((op, i, j));
-        match op {
-            Op::Keep => {
-                i += 1;
-                j += 1;
-            }
-            Op::Del => i += 1,
-            Op::Add => j += 1,
-        }
-    }
-    let changed: Vec<usize> = entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.0 != Op::Keep)
-        .map(|(k, _)| k)
-        .collect();
-    let mut k = 0;
-    while k < changed.len() {
-        let start = changed[k].saturating_sub(CONTEXT);
-        let mut end = changed[k];
-        while k < changed.len() && changed[k] <= end + 2 * CONTEXT + 1 {
-            end = changed[k];
-            k += 1;
-        }
-        let end = (end + CONTEXT + 1).min(entries.len());
-        let hunk = &entries[start..end];
-        let (oi, nj) = (hunk[0].1, hunk[0].2);
-        let ocount = hunk.iter().filter(|e| e.0 != Op::Add).count();
-        let ncount = hunk.iter().filter(|e| e.0 != Op::Del).count();
-        out.push_str(&format!(
-            "@@ -{} +{} @@\n",
-            range(oi, ocount),
-            range(nj, ncount)
-        ));
-        for &(op, oi, nj) in hunk {
-            let (sign, line) = match op {
-                Op::Keep => (' ', o[oi]),
-                Op::Del => ('-', o[oi]),
-                Op::Add => ('+', n[nj]),
-            };
-            out.push(sign);
-            out.push_str(line.strip_suffix('\n').unwrap_or(line));
-            out.push('\n');
-            if !line.ends_with('\n') {
-                out.push_str("\\ No newline at end of file\n");
-            }
-        }
-    }
-    out
-}
-
-fn range(start: usize, count: usize) -> String {
-    match count {
-        0 => format!("{start},0"),
-        1 => format!("{}", start + 1),
-        c => format!("{},{c}", start + 1),
-    }
-}
-
-/// Lines with their newline kept (so a missing final newline shows).
-fn split_lines(s: &str) -> Vec<&str> {
-    s.split_inclusive('\n').collect()
-}
-
-fn edit_script(o: &[&str], n: &[&str]) -> Vec<Op> {
-    let prefix = o.iter().zip(n).take_while(|(a, b)| a == b).count();
-    let suffix = o[prefix..]
-        .iter()
-        .rev()
-        .zip(n[prefix..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let om = &o[prefix..o.len() - suffix];
-    let nm = &n[prefix..n.len() - suffix];
-    let mut ops = vec![Op::Keep; prefix];
-    if om.len().saturating_mul(nm.len()) > LCS_LIMIT {
-        ops.extend(std::iter::repeat_n(Op::Del, om.len()));
-        ops.extend(std::iter::repeat_n(Op::Add, nm.len()));
-    } else {
-        // lcs[i][j] = LCS length of om[i..], nm[j..]
-        let w = nm.len() + 1;
-        let mut lcs = vec![0u32; (om.len() + 1) * w];
-        for i in (0..om.len()).rev() {
-            for j in (0..nm.len()).rev() {
-                lcs[i * w + j] = if om[i] == nm[j] {
-                    lcs[(i + 1) * w + j + 1] + 1
-                } else {
-                    lcs[(i + 1) * w + j].max(lcs[i * w + j + 1])
-                };
-            }
-        }
-        let (mut i, mut j) = (0, 0);
-        while i < om.len() || j < nm.len() {
-            if i < om.len() && j < nm.len() && om[i] == nm[j] {
-                ops.push(Op::Keep);
-                i += 1;
-                j += 1;
-            } else if i < om.len() && (j == nm.len() || lcs[(i + 1) * w + j] >= lcs[i * w + j + 1])
-            {
-                ops.push(Op::Del);
-                i += 1;
-            } else {
-                ops.push(Op::Add);
-                j += 1;
-            }
-        }
-    }
-    ops.extend(std::iter::repeat_n(Op::Keep, suffix));
-    ops
+    // Lines with their newline kept, so that a missing final newline shows.
+    let o: Vec<&str> = old.split_inclusive('\n').collect();
+    let n: Vec<&str> = new.split_inclusive('\n').collect();
+    TextDiff::configure()
+        .algorithm(Algorithm::Myers)
+        .newline_terminated(true)
+        .diff_slices(&o, &n)
+        .unified_diff()
+        .context_radius(CONTEXT)
+        .header(a, b)
+        .to_string()
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 
 use super::{gitconfig, report, Outcome};
 use entra_cred_core::config::{is_loopback_host, split_hosts, HostKind};
+use entra_cred_core::hostport::bare_host;
 use entra_cred_core::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -90,14 +91,6 @@ pub fn host_url(raw: &str) -> Result<String> {
         }
     };
     Ok(format!("{scheme}://{host}"))
-}
-
-/// `host` without its port (`[::1]:8080` → `[::1]`).
-fn bare_host(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.split_inclusive(']').next().unwrap_or(host);
-    }
-    host.split(':').next().unwrap_or(host)
 }
 
 /// The sections to write for these `--host` values.

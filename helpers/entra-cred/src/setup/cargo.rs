@@ -30,7 +30,7 @@ pub struct Args {
     /// Configure only this registry (`[registries.NAME]`) instead of every registry.
     #[arg(long, value_name = "NAME", requires = "index")]
     pub registry: Option<String>,
-    /// The registry's index URL (e.g. sparse+https://pkgs.dev.azure.com/ORG/_packaging/FEED/Cargo/index/).
+    /// The registry's index URL: the `index` of `[registries.NAME]` (sparse+https://...)
     #[arg(long, value_name = "URL", requires = "registry")]
     pub index: Option<String>,
     /// Undo what this setup writes.

@@ -199,8 +199,8 @@ fn command() -> clap::Command {
     };
     let all = hidden(&["profile", "tenant", "client_id"]);
     let flags = hidden(&["tenant", "client_id"]);
-    cmd.clone()
-        .mut_subcommand("inspect", |c| c.args(all.clone()))
+    // No clone of the whole command: this runs on every call, the cached `token` included.
+    cmd.mut_subcommand("inspect", |c| c.args(all.clone()))
         .mut_subcommand("completions", |c| c.args(all.clone()))
         .mut_subcommand("setup", |c| c.args(flags.clone()))
         .mut_subcommand("doctor", |c| c.args(flags))

@@ -9,9 +9,9 @@
 
 use crate::error::{Error, Result};
 
-/// Every variable SPEC.md names, and the others entra-cred reads as text.
-pub const NAMED: &[&str] = &[
-    // The Azure SDK conventions.
+/// The variables that choose the identity: the Azure SDK conventions and the
+/// CI and managed-identity endpoints (`entra-cred doctor` reports which are set).
+pub const IDENTITY: &[&str] = &[
     "AZURE_TENANT_ID",
     "AZURE_CLIENT_ID",
     "AZURE_CLIENT_SECRET",
@@ -31,6 +31,10 @@ pub const NAMED: &[&str] = &[
     "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
     "AZURESUBSCRIPTION_CLIENT_ID",
     "AZURESUBSCRIPTION_TENANT_ID",
+];
+
+/// Every other variable SPEC.md names, and the others entra-cred reads as text.
+pub const OTHERS: &[&str] = &[
     // entra-cred's own.
     "ENTRA_CRED_CONFIG",
     "ENTRA_CRED_CACHE_DIR",
@@ -79,9 +83,15 @@ pub fn check_names(names: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Checks every variable of [`NAMED`].
+/// Every variable entra-cred reads as text: [`IDENTITY`], then [`OTHERS`].
+pub fn named() -> impl Iterator<Item = &'static str> {
+    IDENTITY.iter().chain(OTHERS).copied()
+}
+
+/// Checks every variable of [`named`].
 pub fn check() -> Result<()> {
-    check_names(NAMED)
+    check_names(IDENTITY)?;
+    check_names(OTHERS)
 }
 
 #[cfg(test)]
@@ -90,10 +100,11 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_upper_or_lower() {
-        let mut v: Vec<&str> = NAMED.to_vec();
+        let mut v: Vec<&str> = named().collect();
+        let n = v.len();
         v.sort_unstable();
         v.dedup();
-        assert_eq!(v.len(), NAMED.len());
+        assert_eq!(v.len(), n);
         // A variable nobody sets passes.
         assert!(check_names(&["ENTRA_CRED_TEST_SURELY_UNSET_4711"]).is_ok());
     }

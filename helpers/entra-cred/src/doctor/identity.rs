@@ -20,33 +20,17 @@ const TOOL: &str = "identity";
 /// How long the keyring may take to answer.
 pub const KEYRING_LIMIT: Duration = Duration::from_secs(3);
 
-/// The variables (SPEC.md's names) that take part in choosing the identity.
-pub const IDENTITY_VARS: [&str; 24] = [
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "AZURE_AUTHORITY_HOST",
-    "IDENTITY_ENDPOINT",
-    "IDENTITY_HEADER",
-    "MSI_ENDPOINT",
-    "IMDS_ENDPOINT",
-    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
-    "ACTIONS_ID_TOKEN_REQUEST_URL",
-    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-    "SYSTEM_OIDCREQUESTURI",
-    "SYSTEM_ACCESSTOKEN",
-    "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
-    "AZURESUBSCRIPTION_CLIENT_ID",
-    "AZURESUBSCRIPTION_TENANT_ID",
-    "ENTRA_CRED_PROFILE",
-    "ENTRA_CRED_CONFIG",
-    "ENTRA_CRED_CACHE_DIR",
-    "ENTRA_CRED_KEYRING",
-    "ENTRA_CRED_HTTP_TIMEOUT",
-];
+/// The variables (SPEC.md's names) that take part in choosing the identity: the core's list,
+/// and entra-cred's own that pick the profile, the cache and the secret store.
+pub fn identity_vars() -> impl Iterator<Item = &'static str> {
+    entra_cred_core::variables::IDENTITY.iter().copied().chain([
+        "ENTRA_CRED_PROFILE",
+        "ENTRA_CRED_CONFIG",
+        "ENTRA_CRED_CACHE_DIR",
+        "ENTRA_CRED_KEYRING",
+        "ENTRA_CRED_HTTP_TIMEOUT",
+    ])
+}
 
 /// Which secret store `ENTRA_CRED_KEYRING` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,11 +184,7 @@ pub fn checks(ctx: &Ctx, o: &Overrides) -> Vec<Check> {
             return checks;
         }
     };
-    let seen: Vec<&str> = IDENTITY_VARS
-        .iter()
-        .copied()
-        .filter(|v| env_var(v).is_some())
-        .collect();
+    let seen: Vec<&str> = identity_vars().filter(|v| env_var(v).is_some()).collect();
     let cache = match Cache::open() {
         Ok(c) => c,
         Err(e) => {

@@ -608,6 +608,53 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A kubeconfig for the emulator's Kubernetes API (TLS, its CA inline) whose one user runs the
+/// exec plugin `command` with `args`, `apiVersion` `api_version` and `interactiveMode` `mode`.
+pub fn kubeconfig_yaml(
+    env: &TestEnv,
+    api_version: &str,
+    command: &str,
+    args: &[&str],
+    mode: &str,
+) -> String {
+    use base64::Engine;
+    let args: String = if args.is_empty() {
+        String::new()
+    } else {
+        let items: String = args.iter().map(|a| format!("      - \"{a}\"\n")).collect();
+        format!("      args:\n{items}")
+    };
+    format!(
+        "apiVersion: v1
+kind: Config
+current-context: aks
+clusters:
+- name: aks
+  cluster:
+    server: {server}
+    certificate-authority-data: {ca}
+contexts:
+- name: aks
+  context:
+    cluster: aks
+    user: entra
+users:
+- name: entra
+  user:
+    exec:
+      apiVersion: {api_version}
+      command: {command}
+{args}      interactiveMode: {mode}
+      provideClusterInfo: false
+",
+        server = env
+            .emu()
+            .url(emulator::services::kube::NAME)
+            .expect("kube service"),
+        ca = base64::engine::general_purpose::STANDARD.encode(emulator::services::kube::ca_pem()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

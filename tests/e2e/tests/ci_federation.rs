@@ -289,34 +289,12 @@ fn prepare(env: &mut TestEnv, client: Client) {
             env.set_env("CONTAINERS_REGISTRIES_CONF", &conf.to_string_lossy());
         }
         Client::Kubectl => {
-            use base64::Engine;
-            let text = format!(
-                "apiVersion: v1
-kind: Config
-current-context: aks
-clusters:
-- name: aks
-  cluster:
-    server: {server}
-    certificate-authority-data: {ca}
-contexts:
-- name: aks
-  context:
-    cluster: aks
-    user: entra
-users:
-- name: entra
-  user:
-    exec:
-      apiVersion: client.authentication.k8s.io/v1
-      command: kubectl-entra
-      args: [\"--server-id\", \"{aks}\"]
-      interactiveMode: Never
-      provideClusterInfo: false
-",
-                server = env.emu().url(kube::NAME).expect("kube"),
-                ca = base64::engine::general_purpose::STANDARD.encode(kube::ca_pem()),
-                aks = kube::AKS_SERVER_ID,
+            let text = e2e::kubeconfig_yaml(
+                env,
+                "client.authentication.k8s.io/v1",
+                "kubectl-entra",
+                &["--server-id", kube::AKS_SERVER_ID],
+                "Never",
             );
             let p = env.home().join(".kube").join("config");
             std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");

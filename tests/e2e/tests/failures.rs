@@ -4,7 +4,7 @@
 //! RFC 6761 `.invalid` name, and the proxy forwards to loopback only.
 
 use e2e::emulator::netfaults::{RecordingProxy, SilentUnixSocket, UntrustedTls, NXDOMAIN_HOST};
-use e2e::emulator::services::{imds, kube};
+use e2e::emulator::services::imds;
 use e2e::{run, Endpoint, Options, RunOutput, TestEnv};
 use std::io::Write;
 use std::path::PathBuf;
@@ -149,33 +149,12 @@ fn kubeconfig_counting(env: &TestEnv) -> (PathBuf, PathBuf) {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
-    use base64::Engine;
-    let ca = base64::engine::general_purpose::STANDARD.encode(kube::ca_pem());
-    let text = format!(
-        "apiVersion: v1
-kind: Config
-current-context: aks
-clusters:
-- name: aks
-  cluster:
-    server: {server}
-    certificate-authority-data: {ca}
-contexts:
-- name: aks
-  context:
-    cluster: aks
-    user: entra
-users:
-- name: entra
-  user:
-    exec:
-      apiVersion: client.authentication.k8s.io/v1
-      command: {wrapper}
-      interactiveMode: Never
-      provideClusterInfo: false
-",
-        server = env.emu().url("kube").expect("kube"),
-        wrapper = wrapper.display(),
+    let text = e2e::kubeconfig_yaml(
+        env,
+        "client.authentication.k8s.io/v1",
+        &wrapper.display().to_string(),
+        &[],
+        "Never",
     );
     let p = env.root().join("kubeconfig");
     std::fs::write(&p, text).expect("kubeconfig");

@@ -31,34 +31,7 @@ fn ca_data() -> String {
 
 /// A kubeconfig with one cluster (the emulator) and one user running kubectl-entra.
 fn kubeconfig(env: &TestEnv, api_version: &str, args: &[&str]) -> PathBuf {
-    let args: String = args.iter().map(|a| format!("      - \"{a}\"\n")).collect();
-    let text = format!(
-        "apiVersion: v1
-kind: Config
-current-context: aks
-clusters:
-- name: aks
-  cluster:
-    server: {server}
-    certificate-authority-data: {ca}
-contexts:
-- name: aks
-  context:
-    cluster: aks
-    user: entra
-users:
-- name: entra
-  user:
-    exec:
-      apiVersion: {api_version}
-      command: kubectl-entra
-      args:
-{args}      interactiveMode: IfAvailable
-      provideClusterInfo: false
-",
-        server = kube_url(env),
-        ca = ca_data(),
-    );
+    let text = e2e::kubeconfig_yaml(env, api_version, "kubectl-entra", args, "IfAvailable");
     let p = env.home().join(".kube").join(format!(
         "config-{}",
         api_version.rsplit('/').next().unwrap_or("x")

@@ -544,6 +544,7 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::random_texts;
     use super::*;
 
     #[test]
@@ -610,20 +611,10 @@ mod tests {
     /// A small deterministic fuzz: JSON-ish texts never make the editor panic.
     #[test]
     fn random_texts_do_not_panic() {
-        let alphabet: Vec<char> = "{}[]\",:\\ \n\tacredHlps0é".chars().collect();
         let p = Path::new("c");
         let regs = ["a.azurecr.io".to_string()];
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        for _ in 0..5_000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let len = (seed >> 58) as usize;
-            let mut text = String::new();
-            for k in 0..len {
-                let r = seed.rotate_left(k as u32 * 7) as usize;
-                text.push(alphabet[r % alphabet.len()]);
-            }
+        let alphabet = "{}[]\",:\\ \n\tacredHlps0é";
+        for (seed, mut text) in random_texts(alphabet, 0x2545_f491_4f6c_dd1d, 5_000) {
             if seed.is_multiple_of(2) {
                 text = format!("{{\"credHelpers\": {{{text}}}}}");
             }

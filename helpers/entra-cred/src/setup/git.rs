@@ -533,6 +533,7 @@ pub fn config_path_shown(config: &entra_cred_core::config::Config) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::random_texts;
     use super::*;
 
     #[test]
@@ -621,19 +622,9 @@ mod tests {
     /// the editor panic, and add/remove keep working on whatever they produce.
     #[test]
     fn random_texts_do_not_panic() {
-        let alphabet: Vec<char> = "[]\"\\ \t\n\r=#;credntialhpu.:/-xé".chars().collect();
         let w = wires(&[]).unwrap();
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..5_000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let len = (seed >> 58) as usize;
-            let mut text = String::new();
-            for k in 0..len {
-                let r = seed.rotate_left(k as u32 * 7) as usize;
-                text.push(alphabet[r % alphabet.len()]);
-            }
+        let alphabet = "[]\"\\ \t\n\r=#;credntialhpu.:/-xé";
+        for (seed, mut text) in random_texts(alphabet, 0x9e37_79b9_7f4a_7c15, 5_000) {
             if seed.is_multiple_of(3) {
                 text = format!("[credential \"https://dev.azure.com\"]\n{text}");
             }

@@ -23,6 +23,8 @@ pub mod docker;
 pub mod git;
 pub mod gitconfig;
 pub mod kubectl;
+#[cfg(test)]
+mod test_support;
 
 use clap::Subcommand;
 use entra_cred_core::{Error, Result};

@@ -10,7 +10,7 @@
 //! profile whose `acr_hosts` lists it, else `ENTRA_CRED_PROFILE`, else `default`. With `-p P`,
 //! setup checks that and says what to add to the profile when P would not be chosen.
 
-use super::{report, Outcome};
+use super::{ConfigFile, Outcome};
 use entra_cred_core::config::{split_hosts, HostKind};
 use entra_cred_core::error::one_line;
 use entra_cred_core::{Error, Result};
@@ -448,18 +448,9 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
             registries.push(r);
         }
     }
-    let path = config_path()?;
-    let target = super::write_target(&path);
-    let old = super::read_text(&target)?;
+    let file = ConfigFile::read(config_path()?)?;
     if args.remove {
-        let (new, removed) = remove(&target, old.as_deref().unwrap_or(""), &registries)?;
-        let outcome = super::apply(
-            &target,
-            old.as_deref(),
-            &new,
-            args.dry_run,
-            super::NEW_FILE_MODE,
-        )?;
+        let (new, removed) = remove(&file.target, file.old_text(), &registries)?;
         let what = if removed.is_empty() {
             "no credHelpers entry names entra".to_string()
         } else {
@@ -468,25 +459,18 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
                 removed.join(", ")
             )
         };
-        super::report_removed(outcome, &path, &what);
+        file.apply_removal(&new, args.dry_run, &what)?;
         return Ok(());
     }
-    let (new, replaced) = edit(&target, old.as_deref(), &registries)?;
-    let outcome = super::apply(
-        &target,
-        old.as_deref(),
+    let (new, replaced) = edit(&file.target, file.old.as_deref(), &registries)?;
+    let outcome = file.apply(
         &new,
         args.dry_run,
-        super::NEW_FILE_MODE,
-    )?;
-    report(
-        outcome,
-        &path,
         &format!(
             "docker uses docker-credential-entra for {}",
             registries.join(", ")
         ),
-    );
+    )?;
     if outcome != Outcome::Unchanged {
         for (r, h) in &replaced {
             eprintln!("note: {r} used the helper '{h}' before");

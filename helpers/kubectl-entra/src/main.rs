@@ -105,6 +105,10 @@ impl Helper for Kubectl {
         Target::Any
     }
 
+    fn profile(args: &Args) -> Option<&str> {
+        args.profile.as_deref()
+    }
+
     fn overrides(args: &Args) -> Result<Overrides> {
         Ok(Overrides {
             profile: args.profile.clone(),

@@ -14,7 +14,7 @@
 //! `--remove` (git, docker, aws; the shape for any setup that edits a file): the tool's module
 //! has a pure `remove(old text) -> new text` that takes out exactly what its `add` writes (so
 //! that setup then `--remove` gives the original bytes back, and a second `--remove` finds
-//! nothing), then calls [`apply`] and [`report_removed`] as setup calls [`apply`] and [`report`].
+//! nothing), then ends with [`ConfigFile::apply_removal`] as setup ends with [`ConfigFile::apply`].
 
 pub mod aws;
 pub mod cargo;

@@ -111,7 +111,7 @@ impl Helper for Kubectl {
 
     fn overrides(args: &Args) -> Result<Overrides> {
         Ok(Overrides {
-            profile: args.profile.clone(),
+            profile: Self::profile(args).map(str::to_string),
             tenant: args.tenant.clone(),
             client_id: args.client_id.clone(),
             flow: flow(args)?,

@@ -24,7 +24,7 @@
 //! is a [`Slot`].
 
 use crate::cache::{Cache, Lock, StoreKind};
-use crate::error::{EntraError, Error, Result};
+use crate::error::{EntraError, Error, Result, StsRefusal};
 use crate::secret::Secret;
 use crate::timefmt::now;
 use crate::{debug, warn};
@@ -202,6 +202,8 @@ enum RecordedError {
     Network {
         message: String,
     },
+    /// STS could not reach Entra ID (a network failure, see [`Error::network_cause`]).
+    Sts(StsRefusal),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -255,6 +257,7 @@ impl RecordedError {
                 )
             }
             Error::Network(m) => (RecordedError::Network { message: m.clone() }, false),
+            Error::Sts(r) if e.network_cause().is_some() => (RecordedError::Sts(r.clone()), false),
             _ => return None,
         })
     }
@@ -270,6 +273,7 @@ impl RecordedError {
                 entra: entra.back(),
             },
             RecordedError::Network { message } => Error::Network(message),
+            RecordedError::Sts(r) => Error::Sts(r),
         }
     }
 }
@@ -334,6 +338,19 @@ impl<'a> Engine<'a> {
             && (0..=RECENT).contains(&age)
             && left > 0
             && left.saturating_mul(2) >= lifetime
+    }
+
+    /// [`Engine::get_or_fetch`] with a margin of `min_validity` seconds, for a
+    /// caller that wants only the credential: `cred` makes it from the slot's
+    /// value and whether that came from the cache.
+    pub fn serve<S: Slot, C>(
+        &self,
+        slot: &S,
+        min_validity: i64,
+        cred: impl FnOnce(S::Value, bool) -> C,
+    ) -> Result<C> {
+        let served = self.get_or_fetch(slot, Freshness::margin(min_validity))?;
+        Ok(cred(served.entry.value, served.from_cache))
     }
 
     /// The credential of `slot`: from the cache when `fresh` accepts it, else
@@ -463,7 +480,7 @@ impl<'a> Engine<'a> {
                     });
                     ledger.write(l);
                 }
-                if let Error::Network(m) = &e {
+                if let Some(m) = e.network_cause() {
                     let now_ = now();
                     if let Some(c) = current.filter(|c| !fresh.force && valid_for_fallback(c, now_))
                     {
@@ -619,13 +636,7 @@ mod tests {
 
     /// An unsigned JWT with this `exp`.
     fn jwt(exp: i64) -> String {
-        use base64::Engine as _;
-        let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        format!(
-            "{}.{}.sig",
-            e(r#"{"alg":"none"}"#),
-            e(&format!(r#"{{"exp":{exp}}}"#))
-        )
+        crate::entra::testing::unsigned_jwt(&format!(r#"{{"exp":{exp}}}"#))
     }
 
     /// Runs `n` threads (each its own "process": own lock file handle) at once.
@@ -811,6 +822,53 @@ mod tests {
                 .expect_err("down")
                 .exit_code(),
             5
+        );
+    }
+
+    /// STS's refusal with `code` after three attempts.
+    fn sts(code: crate::error::StsCode) -> Error {
+        Error::Sts(crate::error::StsRefusal {
+            code,
+            message: "no answer".into(),
+            role_arn: "arn:aws:iam::1:role/r".into(),
+            id_token: false,
+            attempts: 3,
+        })
+    }
+
+    #[test]
+    fn sts_unable_to_reach_entra_is_a_network_failure() {
+        // The cached credential serves, as for any network failure.
+        let fx = Fixture::new();
+        let slot = fx.slot(|_| Err(sts(crate::error::StsCode::IdpCommunication)));
+        slot.put("cached", now() + 200, now() - 3000);
+        let e = engine(&fx.cache, Duration::from_secs(5));
+        let served = e
+            .get_or_fetch(&slot, Freshness::margin(300))
+            .expect("stale");
+        assert_eq!(served.entry.value, "cached");
+        // Without one, a process that waited for the failure gets it from the ledger, typed.
+        slot.put("cached", now() + 30, now() - 3000);
+        let err = e
+            .get_or_fetch(&slot, Freshness::margin(300))
+            .expect_err("down");
+        assert_eq!(err, sts(crate::error::StsCode::IdpCommunication));
+        assert_eq!(err.exit_code(), 5);
+        let rec = RecordedError::of(&err).expect("recorded");
+        assert!(!rec.1, "a network failure is not unfixable");
+        let json = serde_json::to_string(&rec.0).expect("json");
+        let back: RecordedError = serde_json::from_str(&json).expect("read");
+        assert_eq!(back.back(), sts(crate::error::StsCode::IdpCommunication));
+        // Other STS refusals are neither served around nor recorded.
+        let denied = sts(crate::error::StsCode::AccessDenied);
+        assert!(RecordedError::of(&denied).is_none());
+        let slot = fx.slot(move |_| Err(denied.clone()));
+        slot.put("cached", now() + 200, now() - 3000);
+        assert_eq!(
+            e.get_or_fetch(&slot, Freshness::margin(300))
+                .expect_err("denied")
+                .exit_code(),
+            1
         );
     }
 

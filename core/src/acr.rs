@@ -637,24 +637,53 @@ mod tests {
     }
 
     /// A broker on a fake network whose registry answers the exchanges with
-    /// `answers` in turn (the last one again when they run out); counts the
-    /// Entra tokens and the exchanges.
-    fn broker_with_registry(
-        c: &Cache,
-        answers: &'static [(u16, &'static str)],
-    ) -> (Broker, Arc<AtomicUsize>, Arc<AtomicUsize>) {
-        let (tokens, exchanges) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let n = Arc::clone(&exchanges);
-        let http = fake_network(Duration::from_secs(5), Arc::clone(&tokens), move |req| {
-            assert!(req.url.ends_with("/oauth2/exchange"), "{}", req.url);
-            let i = n.fetch_add(1, Ordering::SeqCst).min(answers.len() - 1);
-            Response {
-                status: answers[i].0,
-                headers: Vec::new(),
-                body: answers[i].1.into(),
+    /// the `answers` in turn (the last one again when they run out), with
+    /// counts of the Entra tokens and the exchanges.
+    struct Registry5000 {
+        _dir: tempfile::TempDir,
+        broker: Broker,
+        tokens: Arc<AtomicUsize>,
+        exchanges: Arc<AtomicUsize>,
+    }
+
+    impl Registry5000 {
+        fn new(answers: &'static [(u16, &'static str)]) -> Registry5000 {
+            std::env::set_var("ENTRA_CRED_KEYRING", "file");
+            let (dir, c) = cache();
+            let (tokens, exchanges) =
+                (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            let n = Arc::clone(&exchanges);
+            let http = fake_network(Duration::from_secs(5), Arc::clone(&tokens), move |req| {
+                assert!(req.url.ends_with("/oauth2/exchange"), "{}", req.url);
+                let (status, body) =
+                    answers[n.fetch_add(1, Ordering::SeqCst).min(answers.len() - 1)];
+                Response {
+                    status,
+                    headers: Vec::new(),
+                    body: body.into(),
+                }
+            });
+            Registry5000 {
+                _dir: dir,
+                broker: Broker::with_http(c, http),
+                tokens,
+                exchanges,
             }
-        });
-        (Broker::with_http(c.clone(), http), tokens, exchanges)
+        }
+
+        /// `acr::get` for an application's profile.
+        fn get(&self) -> Result<AcrCredential> {
+            let reg = normalize("127.0.0.1:5000").expect("valid");
+            get(&self.broker, &crate::entra::testing::app_profile(), &reg)
+        }
+
+        /// (Entra tokens fetched, exchanges made).
+        fn counts(&self) -> (usize, usize) {
+            (
+                self.tokens.load(Ordering::SeqCst),
+                self.exchanges.load(Ordering::SeqCst),
+            )
+        }
     }
 
     const REFUSED: (u16, &str) = (
@@ -671,52 +700,42 @@ mod tests {
 
     #[test]
     fn a_registry_401_is_asked_again_once_with_a_new_entra_token() {
-        std::env::set_var("ENTRA_CRED_KEYRING", "file");
-        let app = crate::entra::testing::app_profile();
-        let reg = normalize("127.0.0.1:5000").expect("valid");
-
         // Refused once (a revoked token): a newly fetched Entra token is exchanged.
-        let (_d, c) = cache();
-        let (broker, tokens, exchanges) = broker_with_registry(&c, &[REFUSED, EXCHANGED]);
-        let cred = get(&broker, &app, &reg).expect("second exchange");
+        let r = Registry5000::new(&[REFUSED, EXCHANGED]);
+        let cred = r.get().expect("second exchange");
         assert_eq!(
-            (cred.secret.expose().as_str(), cred.expires_on),
-            (ACR_RT, 4_102_444_800)
+            (
+                cred.secret.expose().as_str(),
+                cred.expires_on,
+                cred.from_cache
+            ),
+            (ACR_RT, 4_102_444_800, false)
         );
-        assert!(!cred.from_cache);
-        assert_eq!(exchanges.load(Ordering::SeqCst), 2);
         assert_eq!(
-            tokens.load(Ordering::SeqCst),
-            2,
-            "the second token was fetched anew"
+            r.counts(),
+            (2, 2),
+            "the second Entra token was fetched anew"
         );
-        assert!(get(&broker, &app, &reg).expect("cached").from_cache);
+        assert!(r.get().expect("cached").from_cache);
 
-        // Refused twice: the registry's error, once asked again, no more.
-        let (_d, c) = cache();
-        let (broker, tokens, exchanges) = broker_with_registry(&c, &[REFUSED]);
-        let e = get(&broker, &app, &reg).expect_err("refused");
+        // Refused twice: the registry's error, after asking again once.
+        let r = Registry5000::new(&[REFUSED]);
+        let e = r.get().expect_err("refused");
         assert!(matches!(e, Error::Registry { status: 401, .. }), "{e:?}");
         assert_eq!(e.exit_code(), 1);
         assert!(e.to_string().contains("UNAUTHORIZED: bad token"), "{e}");
-        assert_eq!(exchanges.load(Ordering::SeqCst), 2);
-        assert_eq!(tokens.load(Ordering::SeqCst), 2);
+        assert_eq!(r.counts(), (2, 2));
     }
 
     #[test]
     fn a_registry_403_is_not_asked_again_and_the_entra_token_is_forgotten() {
-        std::env::set_var("ENTRA_CRED_KEYRING", "file");
-        let app = crate::entra::testing::app_profile();
-        let reg = normalize("127.0.0.1:5000").expect("valid");
-        let (_d, c) = cache();
-        let (broker, tokens, exchanges) = broker_with_registry(&c, &[FORBIDDEN, EXCHANGED]);
-        let e = get(&broker, &app, &reg).expect_err("forbidden");
+        let r = Registry5000::new(&[FORBIDDEN, EXCHANGED]);
+        let e = r.get().expect_err("forbidden");
         assert!(matches!(e, Error::Registry { status: 403, .. }), "{e:?}");
         assert!(e.to_string().contains("AcrPull"), "{e}");
-        assert_eq!(exchanges.load(Ordering::SeqCst), 1, "no second exchange");
-        assert_eq!(tokens.load(Ordering::SeqCst), 1);
+        assert_eq!(r.counts(), (1, 1), "no second exchange");
         // The next run asks Entra afresh: the refused token was not kept.
-        get(&broker, &app, &reg).expect("exchanged");
-        assert_eq!(tokens.load(Ordering::SeqCst), 2);
+        r.get().expect("exchanged");
+        assert_eq!(r.counts(), (2, 2));
     }
 }

@@ -664,7 +664,7 @@ mod tests {
             fetch(n)
         }));
         parallel(12, move || {
-            value_from(&engine(&cache, Duration::from_secs(10)), &*slot)
+            value_from(&engine(&cache, Duration::from_secs(10)), &slot)
         })
     }
 

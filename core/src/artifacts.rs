@@ -112,19 +112,20 @@ mod tests {
 
     #[test]
     fn index_hosts() {
-        let h = |u: &str| index_host(u);
-        assert_eq!(
-            h("sparse+https://pkgs.dev.azure.com/org/_packaging/feed/Cargo/index/").as_deref(),
-            Some("pkgs.dev.azure.com")
-        );
-        assert_eq!(
-            h("sparse+http://127.0.0.1:8080/x/").as_deref(),
-            Some("127.0.0.1:8080")
-        );
-        assert_eq!(h("sparse+http://pkgs.dev.azure.com/x/"), None);
-        assert_eq!(h("https://[::1]:9/x").as_deref(), Some("[::1]:9"));
-        assert_eq!(h("git://example/x"), None);
-        assert_eq!(h("not a url"), None);
+        for (url, want) in [
+            (
+                "sparse+https://pkgs.dev.azure.com/org/_packaging/feed/Cargo/index/",
+                Some("pkgs.dev.azure.com"),
+            ),
+            ("sparse+http://127.0.0.1:8080/x/", Some("127.0.0.1:8080")),
+            ("sparse+http://pkgs.dev.azure.com/x/", None),
+            ("https://[::1]:9/x", Some("[::1]:9")),
+            ("http://[::1]:9/x", Some("[::1]:9")),
+            ("git://example/x", None),
+            ("not a url", None),
+        ] {
+            assert_eq!(index_host(url).as_deref(), want, "{url}");
+        }
     }
 
     #[test]
@@ -146,16 +147,19 @@ mod tests {
 
     #[test]
     fn organisations() {
-        let o = |u: &str| organisation(u);
-        assert_eq!(
-            o("sparse+https://pkgs.dev.azure.com/contoso/_packaging/f/Cargo/index/").as_deref(),
-            Some("contoso")
-        );
-        assert_eq!(
-            o("sparse+https://contoso.pkgs.visualstudio.com/_packaging/f/Cargo/index/").as_deref(),
-            Some("contoso")
-        );
-        assert_eq!(o("sparse+https://pkgs.dev.azure.com/"), None);
-        assert_eq!(o("sparse+https://pkgs.dev.azure.com/a%2Fb/x"), None);
+        for (url, want) in [
+            (
+                "sparse+https://pkgs.dev.azure.com/contoso/_packaging/f/Cargo/index/",
+                Some("contoso"),
+            ),
+            (
+                "sparse+https://contoso.pkgs.visualstudio.com/_packaging/f/Cargo/index/",
+                Some("contoso"),
+            ),
+            ("sparse+https://pkgs.dev.azure.com/", None),
+            ("sparse+https://pkgs.dev.azure.com/a%2Fb/x", None),
+        ] {
+            assert_eq!(organisation(url).as_deref(), want, "{url}");
+        }
     }
 }

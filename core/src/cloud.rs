@@ -36,29 +36,33 @@ impl Cloud {
 
     /// The cloud's row of the table.
     pub const fn data(self) -> CloudData {
-        match self {
-            Cloud::Public => CloudData {
-                name: "public",
-                aliases: &["azurepubliccloud", "azurecloud"],
-                authority: "https://login.microsoftonline.com",
-                arm_scope: "https://management.azure.com/.default",
-                acr_suffix: ".azurecr.io",
-            },
-            Cloud::UsGov => CloudData {
-                name: "usgov",
-                aliases: &["azureusgovernment", "azureusgovernmentcloud"],
-                authority: "https://login.microsoftonline.us",
-                arm_scope: "https://management.usgovcloudapi.net/.default",
-                acr_suffix: ".azurecr.us",
-            },
-            Cloud::China => CloudData {
-                name: "china",
-                aliases: &["azurechinacloud"],
-                authority: "https://login.chinacloudapi.cn",
-                arm_scope: "https://management.chinacloudapi.cn/.default",
-                acr_suffix: ".azurecr.cn",
-            },
+        const fn row(
+            name: &'static str,
+            aliases: &'static [&'static str],
+            authority: &'static str,
+            arm_scope: &'static str,
+            acr_suffix: &'static str,
+        ) -> CloudData {
+            CloudData {
+                name,
+                aliases,
+                authority,
+                arm_scope,
+                acr_suffix,
+            }
         }
+        // name, aliases,
+        //     authority, ARM scope, ACR suffix
+        #[rustfmt::skip]
+        let row = match self {
+            Cloud::Public => row("public", &["azurepubliccloud", "azurecloud"],
+                "https://login.microsoftonline.com", "https://management.azure.com/.default", ".azurecr.io"),
+            Cloud::UsGov => row("usgov", &["azureusgovernment", "azureusgovernmentcloud"],
+                "https://login.microsoftonline.us", "https://management.usgovcloudapi.net/.default", ".azurecr.us"),
+            Cloud::China => row("china", &["azurechinacloud"],
+                "https://login.chinacloudapi.cn", "https://management.chinacloudapi.cn/.default", ".azurecr.cn"),
+        };
+        row
     }
 
     /// Parses a cloud name: the profile value or one of its aliases, in any case.

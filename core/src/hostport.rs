@@ -304,23 +304,18 @@ mod tests {
 
     #[test]
     fn schemes() {
-        let url = |s: &str| HostPort::parse(s).map(|h| h.base_url());
-        assert_eq!(
-            url("127.0.0.1:5000").as_deref(),
-            Some("http://127.0.0.1:5000")
-        );
-        assert_eq!(
-            url("http://r.azurecr.io").as_deref(),
-            Some("https://r.azurecr.io")
-        );
-        assert_eq!(
-            url("localhost.evil.example:1").as_deref(),
-            Some("https://localhost.evil.example:1")
-        );
-        assert_eq!(url("[::1]:8").as_deref(), Some("http://[::1]:8"));
-        assert_eq!(
-            url("[2001:db8::1]").as_deref(),
-            Some("https://[2001:db8::1]")
-        );
+        for (host, want) in [
+            ("127.0.0.1:5000", "http://127.0.0.1:5000"),
+            ("http://r.azurecr.io", "https://r.azurecr.io"),
+            (
+                "localhost.evil.example:1",
+                "https://localhost.evil.example:1",
+            ),
+            ("[::1]:8", "http://[::1]:8"),
+            ("[2001:db8::1]", "https://[2001:db8::1]"),
+        ] {
+            let h = HostPort::parse(host).expect("valid");
+            assert_eq!(h.base_url(), want, "{host}");
+        }
     }
 }

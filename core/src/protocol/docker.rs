@@ -31,6 +31,11 @@ pub const ACR_USERNAME: &str = "00000000-0000-0000-0000-000000000000";
 /// Largest stdin read for any action (a server URL or a small JSON object).
 pub const MAX_INPUT: u64 = 64 * 1024;
 
+/// A registry, normalised: lower-case host without a trailing dot (IPv6 in brackets) and the
+/// port when one was given. [`HostPort::name`] is the registry's name, also the `service` ACR
+/// expects; [`HostPort::base_url`] its URL (`http` on loopback only).
+pub type Registry = HostPort;
+
 /// The protocol's actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -64,11 +69,6 @@ impl Action {
         })
     }
 }
-
-/// A registry, normalised: lower-case host without a trailing dot (IPv6 in brackets) and the
-/// port when one was given. [`HostPort::name`] is the registry's name, also the `service` ACR
-/// expects; [`HostPort::base_url`] its URL (`http` on loopback only).
-pub type Registry = HostPort;
 
 /// The server as docker gives it, trimmed (the `ServerURL` of the answer).
 /// Empty input is an error, as with every docker credential helper.

@@ -46,7 +46,7 @@ impl HostPort {
         let end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
         // Userinfo: the host is what follows the last '@'.
         let authority = rest[..end].rsplit('@').next().unwrap_or("");
-        let (host, port) = split(authority)?;
+        let (host, port) = split_port(authority)?;
         let port = match port {
             Some(p) => Some(parse_port(p)?),
             None => None,
@@ -113,16 +113,18 @@ pub fn listed(host: &str, entries: &[String]) -> bool {
 /// the `:` is a port; anything else (`h:abc`, an unbracketed IPv6 address such as `::1`,
 /// `[::1]x`) is returned whole, so that it is never mistaken for a shorter host.
 pub fn bare_host(host: &str) -> &str {
-    match split(host) {
+    match split_port(host) {
         Some((h, None)) => h,
         Some((h, Some(p))) if p.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => host,
     }
 }
 
-/// `host[:port]` into the host (brackets kept) and the text after its `:`; `None` when it has
-/// neither shape (`[::1`, `[::1]x`).
-fn split(authority: &str) -> Option<(&str, Option<&str>)> {
+/// `host[:port]` into the host (brackets kept) and the text after its `:`, unchecked; `None`
+/// when it has neither shape (`[::1`, `[::1]x`). The one place a host is cut from its port:
+/// [`HostPort::parse`] and [`bare_host`] build on it, and `doctor` uses it for git's
+/// `credential.<url>` patterns, whose hosts may hold `*` globs.
+pub fn split_port(authority: &str) -> Option<(&str, Option<&str>)> {
     if authority.starts_with('[') {
         let close = authority.find(']')?;
         let (host, after) = authority.split_at(close + 1);

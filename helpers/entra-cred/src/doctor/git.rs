@@ -10,7 +10,7 @@
 //! ours drops ours, and a helper after ours receives our tokens.
 
 use super::{find_program, missing_profile, shell_words, Check, Ctx};
-use entra_cred_core::hostport::bare_host;
+use entra_cred_core::hostport::{bare_host, split_port};
 use entra_cred_core::net;
 use std::process::{Command, Stdio};
 
@@ -82,16 +82,10 @@ fn split_url(s: &str) -> Option<Parts> {
         Some((u, h)) => (Some(u.to_string()), h),
         None => (None, authority),
     };
-    let (host, port) = if hostport.starts_with('[') {
-        match hostport.split_once("]:") {
-            Some((h, p)) => (format!("{h}]"), Some(p.parse().ok()?)),
-            None => (hostport.to_string(), None),
-        }
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p.parse().ok()?)),
-            None => (hostport.to_string(), None),
-        }
+    let (host, port) = split_port(hostport)?;
+    let port = match port {
+        Some(p) => Some(p.parse().ok()?),
+        None => None,
     };
     if host.is_empty() {
         return None;
@@ -583,6 +577,13 @@ mod tests {
             "http://127.0.0.1:8080",
             "http://127.0.0.1:8081/o/p"
         ));
+        assert!(url_matches("http://[::1]:8080", "http://[::1]:8080/o/p"));
+        assert!(url_matches(
+            "https://[2001:db8::1]",
+            "https://[2001:db8::1]:443/o"
+        ));
+        assert!(!url_matches("http://[::1]:8080", "http://[::1]:8081/o/p"));
+        assert!(!url_matches("http://[::1]x", "http://[::1]/o/p"));
     }
 
     #[test]

@@ -3,26 +3,23 @@
 
 use crate::azure_repos;
 use crate::cache::Cache;
-use crate::config::{is_loopback_host, Profile};
-use crate::debug;
+use crate::config::Profile;
+use crate::hostport::HostPort;
+use crate::{debug, net};
 
 /// The Azure DevOps resource's scope: Azure Artifacts takes the same tokens as Azure Repos.
 pub const DEVOPS_SCOPE: &str = azure_repos::DEVOPS_SCOPE;
 
-/// Whether `host` (`host[:port]`) is `pkgs.dev.azure.com` or `<org>.pkgs.visualstudio.com`.
-pub fn is_builtin_host(host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    let h = match host.strip_suffix(":443") {
-        Some(h) => h,
-        None if host.contains(':') => return false,
-        None => host.as_str(),
-    };
-    if h == "pkgs.dev.azure.com" {
-        return true;
-    }
-    h.strip_suffix(".pkgs.visualstudio.com").is_some_and(|org| {
-        !org.is_empty() && org.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    })
+/// Whether `h` is `pkgs.dev.azure.com` or `<org>.pkgs.visualstudio.com` on the https port
+/// (443 or none). Asked through [`crate::hosts::Service::Artifacts`].
+pub fn is_builtin(h: &HostPort) -> bool {
+    let org =
+        |org: &str| !org.is_empty() && org.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    h.on_https_port()
+        && (h.host == "pkgs.dev.azure.com"
+            || h.host
+                .strip_suffix(".pkgs.visualstudio.com")
+                .is_some_and(org))
 }
 
 /// The `host[:port]` of a Cargo index URL (`sparse+https://...`, `https://...`), when a token
@@ -35,14 +32,7 @@ pub fn index_host(index_url: &str) -> Option<String> {
         url::Host::Ipv4(a) => a.to_string(),
         url::Host::Ipv6(a) => format!("[{a}]"),
     };
-    let ok = match u.scheme() {
-        "https" => true,
-        "http" => is_loopback_host(host.trim_start_matches('[').trim_end_matches(']')),
-        _ => false,
-    };
-    if !ok {
-        return None;
-    }
+    net::check(&u, false).ok()?;
     Some(match u.port() {
         Some(p) => format!("{host}:{p}"),
         None => host,
@@ -121,31 +111,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_hosts() {
-        assert!(is_builtin_host("pkgs.dev.azure.com"));
-        assert!(is_builtin_host("PKGS.dev.azure.com:443"));
-        assert!(is_builtin_host("contoso.pkgs.visualstudio.com"));
-        assert!(!is_builtin_host("pkgs.dev.azure.com:8443"));
-        assert!(!is_builtin_host(".pkgs.visualstudio.com"));
-        assert!(!is_builtin_host("a.b.pkgs.visualstudio.com"));
-        assert!(!is_builtin_host("dev.azure.com"));
-    }
-
-    #[test]
     fn index_hosts() {
-        let h = |u: &str| index_host(u);
-        assert_eq!(
-            h("sparse+https://pkgs.dev.azure.com/org/_packaging/feed/Cargo/index/").as_deref(),
-            Some("pkgs.dev.azure.com")
-        );
-        assert_eq!(
-            h("sparse+http://127.0.0.1:8080/x/").as_deref(),
-            Some("127.0.0.1:8080")
-        );
-        assert_eq!(h("sparse+http://pkgs.dev.azure.com/x/"), None);
-        assert_eq!(h("https://[::1]:9/x").as_deref(), Some("[::1]:9"));
-        assert_eq!(h("git://example/x"), None);
-        assert_eq!(h("not a url"), None);
+        for (url, want) in [
+            (
+                "sparse+https://pkgs.dev.azure.com/org/_packaging/feed/Cargo/index/",
+                Some("pkgs.dev.azure.com"),
+            ),
+            ("sparse+http://127.0.0.1:8080/x/", Some("127.0.0.1:8080")),
+            ("sparse+http://pkgs.dev.azure.com/x/", None),
+            ("https://[::1]:9/x", Some("[::1]:9")),
+            ("http://[::1]:9/x", Some("[::1]:9")),
+            ("git://example/x", None),
+            ("not a url", None),
+        ] {
+            assert_eq!(index_host(url).as_deref(), want, "{url}");
+        }
     }
 
     #[test]
@@ -167,16 +147,19 @@ mod tests {
 
     #[test]
     fn organisations() {
-        let o = |u: &str| organisation(u);
-        assert_eq!(
-            o("sparse+https://pkgs.dev.azure.com/contoso/_packaging/f/Cargo/index/").as_deref(),
-            Some("contoso")
-        );
-        assert_eq!(
-            o("sparse+https://contoso.pkgs.visualstudio.com/_packaging/f/Cargo/index/").as_deref(),
-            Some("contoso")
-        );
-        assert_eq!(o("sparse+https://pkgs.dev.azure.com/"), None);
-        assert_eq!(o("sparse+https://pkgs.dev.azure.com/a%2Fb/x"), None);
+        for (url, want) in [
+            (
+                "sparse+https://pkgs.dev.azure.com/contoso/_packaging/f/Cargo/index/",
+                Some("contoso"),
+            ),
+            (
+                "sparse+https://contoso.pkgs.visualstudio.com/_packaging/f/Cargo/index/",
+                Some("contoso"),
+            ),
+            ("sparse+https://pkgs.dev.azure.com/", None),
+            ("sparse+https://pkgs.dev.azure.com/a%2Fb/x", None),
+        ] {
+            assert_eq!(organisation(url).as_deref(), want, "{url}");
+        }
     }
 }

@@ -8,9 +8,8 @@
 use crate::cache::{file, Cache};
 use crate::config::{is_loopback_host, Origin, Profile, DEFAULT_TENANT};
 use crate::error::Result;
+use crate::hostport::{bare_host, HostPort};
 use crate::http::{Http, Request, RetryPolicy};
-// Callers name it `azure_repos::bare_host`; the rule lives in `hostport`.
-pub use crate::hostport::bare_host;
 use crate::protocol::git::GitRequest;
 use crate::{debug, info};
 use serde::{Deserialize, Serialize};
@@ -24,15 +23,10 @@ pub const MEMO_KIND: &str = "azure-repos";
 /// `X-VSS-ResourceTenant` of an organisation not backed by Entra ID.
 const ZERO_GUID: &str = "00000000-0000-0000-0000-000000000000";
 
-/// Whether `host` is `dev.azure.com` or `<org>.visualstudio.com` (port 443 or none).
-pub fn is_builtin_host(host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    let h = match host.strip_suffix(":443") {
-        Some(h) => h,
-        None if host.contains(':') => return false,
-        None => host.as_str(),
-    };
-    h == "dev.azure.com" || visualstudio_org(h).is_some()
+/// Whether `h` is `dev.azure.com` or `<org>.visualstudio.com` on the https port (443 or
+/// none). Asked through [`crate::hosts::Service::AzureRepos`].
+pub fn is_builtin(h: &HostPort) -> bool {
+    h.on_https_port() && (h.host == "dev.azure.com" || visualstudio_org(&h.host).is_some())
 }
 
 /// The organisation of `<org>.visualstudio.com`.
@@ -41,17 +35,6 @@ fn visualstudio_org(host: &str) -> Option<&str> {
     // One DNS label (letters, digits, `-`): nothing else can name an organisation.
     let label = org.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     (!org.is_empty() && label && org != "vs-ssh").then_some(org)
-}
-
-/// Whether `host` (`host[:port]` as git sends it) is listed in `hosts`
-/// (entries `host` match any port, `host:port` only that port).
-pub fn host_listed(host: &str, hosts: &[String]) -> bool {
-    let host = host.to_ascii_lowercase();
-    let bare = bare_host(&host);
-    hosts.iter().any(|h| {
-        let h = h.trim().to_ascii_lowercase();
-        !h.is_empty() && (h == host || h == bare)
-    })
 }
 
 /// Whether git may send credentials for `host` over `protocol`: `https`
@@ -298,30 +281,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hosts() {
-        assert!(is_builtin_host("dev.azure.com"));
-        assert!(is_builtin_host("Dev.Azure.com:443"));
-        assert!(!is_builtin_host("dev.azure.com:8080"));
-        assert!(is_builtin_host("contoso.visualstudio.com"));
-        assert!(!is_builtin_host("visualstudio.com"));
-        assert!(!is_builtin_host(".visualstudio.com"));
-        assert!(!is_builtin_host("a.b.visualstudio.com"));
-        assert!(!is_builtin_host("evilvisualstudio.com"));
-        assert!(!is_builtin_host("dev.azure.com.evil.example"));
-        assert!(!is_builtin_host("github.com"));
-        let extra = vec!["git.example".to_string(), "127.0.0.1:8080".to_string()];
-        assert!(host_listed("git.example", &extra));
-        assert!(host_listed("git.example:444", &extra));
-        assert!(host_listed("127.0.0.1:8080", &extra));
-        assert!(!host_listed("127.0.0.1:8081", &extra));
-        assert!(!host_listed("127.0.0.1", &extra));
-        assert!(!host_listed("example", &extra));
-        assert_eq!(bare_host("[::1]:80"), "[::1]");
-        assert_eq!(bare_host("h:80"), "h");
-        assert_eq!(bare_host("h"), "h");
-    }
-
-    #[test]
     fn protocols() {
         assert!(protocol_allowed("https", "dev.azure.com"));
         assert!(!protocol_allowed("http", "dev.azure.com"));
@@ -363,9 +322,8 @@ mod tests {
             "x/y.visualstudio.com",
         ] {
             assert_eq!(organisation(host, None, None), None, "{host:?}");
-            assert!(!is_builtin_host(host), "{host:?}");
+            assert!(visualstudio_org(host).is_none(), "{host:?}");
         }
-        assert!(is_builtin_host("fab-rikam2.visualstudio.com:443"));
     }
 
     #[test]

@@ -336,20 +336,16 @@ impl Config {
     }
 
     /// The first profile in the file whose `git_hosts` (`acr_hosts`, `artifacts_hosts`) lists
-    /// `host` (`host` or `host:port`, compared case-insensitively).
+    /// `host` (`host` or `host:port`, compared as [`crate::hostport::HostPort::matches`] says).
     pub fn profile_for_host(&self, host: &str, kind: HostKind) -> Option<String> {
-        let host = host.to_ascii_lowercase();
-        let bare = host.split(':').next().unwrap_or(&host).to_string();
+        let host = crate::hostport::HostPort::parse(host)?;
         self.file.profiles.iter().find_map(|(name, p)| {
             let list = match kind {
                 HostKind::Git => p.git_hosts.clone(),
                 HostKind::Acr => p.acr_hosts.clone(),
                 HostKind::Artifacts => p.artifacts_hosts.clone(),
             }?;
-            list.into_vec()
-                .iter()
-                .any(|h| *h == host || *h == bare)
-                .then(|| name.clone())
+            host.listed_in(&list.into_vec()).then(|| name.clone())
         })
     }
 
@@ -867,6 +863,18 @@ mod tests {
             .profile_with_env(&o, &env_of(&[("ENTRA_CRED_ACR_HOSTS", "x.example")]))
             .expect("p");
         assert_eq!(p.acr_hosts, vec!["r1.example", "r2.example", "x.example"]);
+    }
+
+    #[test]
+    fn ipv6_hosts_are_split_at_their_port() {
+        let c =
+            Config::from_toml("[profiles.v6]\ngit_hosts = [\"[::1]\", \"[2001:db8::1]:8443\"]\n")
+                .expect("parses");
+        let git = |h: &str| c.profile_for_host(h, HostKind::Git);
+        assert_eq!(git("[::1]:8080").as_deref(), Some("v6"));
+        assert_eq!(git("[2001:db8::1]:8443").as_deref(), Some("v6"));
+        assert_eq!(git("[2001:db8::1]:8444"), None);
+        assert_eq!(git("[::2]:8080"), None);
     }
 
     #[test]

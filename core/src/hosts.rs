@@ -7,16 +7,18 @@
 //! answers unless `-p` says otherwise). Decided from configuration and
 //! environment only: nothing leaves the machine for a host that is not ours.
 
+use crate::cloud::Cloud;
 use crate::config::{env_var, split_hosts, Config, HostKind, Overrides, Profile};
-use crate::protocol::docker;
-use crate::{azure_repos, debug, warn, Result};
+use crate::hostport::HostPort;
+use crate::{artifacts, azure_repos, debug, warn, Result};
 
 /// A family of hosts entra-cred serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
     /// Azure Repos (git): `dev.azure.com`, `*.visualstudio.com`, `git_hosts`.
     AzureRepos,
-    /// Azure Container Registry: `*.azurecr.io|cn|us`, `acr_hosts`.
+    /// Azure Container Registry: `*<suffix>` of each of [`Cloud::ALL`] (`*.azurecr.io`, ...),
+    /// `acr_hosts`.
     Acr,
     /// Azure Artifacts (Cargo feeds): `pkgs.dev.azure.com`, `*.pkgs.visualstudio.com`,
     /// `artifacts_hosts`.
@@ -42,23 +44,25 @@ impl Service {
         }
     }
 
-    /// Whether `host` (`host[:port]`) has one of the service's built-in names.
+    /// Whether `host` (`host[:port]`, or a URL) has one of the service's built-in names:
+    /// Azure Repos' and Azure Artifacts' on the https port only, a registry under one of
+    /// [`Cloud::ALL`]'s ACR suffixes on any port.
     pub fn is_builtin(self, host: &str) -> bool {
+        HostPort::parse(host).is_some_and(|h| self.builtin(&h))
+    }
+
+    fn builtin(self, h: &HostPort) -> bool {
         match self {
-            Service::AzureRepos => azure_repos::is_builtin_host(host),
-            Service::Acr => docker::normalize(host).is_some_and(|r| r.has_acr_suffix()),
-            Service::Artifacts => crate::artifacts::is_builtin_host(host),
+            Service::AzureRepos => azure_repos::is_builtin(h),
+            Service::Acr => Cloud::of_acr_host(&h.host).is_some(),
+            Service::Artifacts => artifacts::is_builtin(h),
         }
     }
 
-    /// Whether `host` is built in or named by an entry of `hosts` (`host` or `host:port`).
+    /// Whether `host` is built in or named by an entry of `hosts` (`host` or `host:port`; see
+    /// [`HostPort::matches`]).
     pub fn serves(self, host: &str, hosts: &[String]) -> bool {
-        match self {
-            Service::Acr => docker::normalize(host).is_some_and(|r| r.is_served(hosts)),
-            Service::AzureRepos | Service::Artifacts => {
-                self.is_builtin(host) || azure_repos::host_listed(host, hosts)
-            }
-        }
+        HostPort::parse(host).is_some_and(|h| self.builtin(&h) || h.listed_in(hosts))
     }
 
     /// The chosen profile's own list for this service (file plus variable).
@@ -119,25 +123,71 @@ pub fn route(service: Service, host: &str, flag: Option<&str>) -> Result<Option<
 mod tests {
     use super::*;
 
+    /// Every service's answer for hosts of every kind: built-in names (anchored, with the
+    /// services' port rules) and listed ones.
     #[test]
-    fn builtin_names() {
-        assert!(Service::AzureRepos.is_builtin("dev.azure.com"));
-        assert!(!Service::AzureRepos.is_builtin("pkgs.dev.azure.com"));
-        assert!(Service::Acr.is_builtin("MyReg.azurecr.io"));
-        assert!(!Service::Acr.is_builtin("azurecr.io"));
-        assert!(Service::Artifacts.is_builtin("pkgs.dev.azure.com"));
-        assert!(Service::Artifacts.is_builtin("contoso.pkgs.visualstudio.com"));
-        assert!(!Service::Artifacts.is_builtin("dev.azure.com"));
-        assert!(!Service::Artifacts.is_builtin("index.crates.io"));
-    }
-
-    #[test]
-    fn listed_hosts() {
-        let l = vec!["127.0.0.1:8080".to_string(), "feeds.example".to_string()];
-        assert!(Service::Artifacts.serves("127.0.0.1:8080", &l));
-        assert!(!Service::Artifacts.serves("127.0.0.1:8081", &l));
-        assert!(Service::Artifacts.serves("feeds.example:443", &l));
-        assert!(Service::Acr.serves("feeds.example:5000", &l));
-        assert!(!Service::Acr.serves("other.example", &l));
+    fn which_hosts_each_service_serves() {
+        use Service::{Acr, Artifacts, AzureRepos};
+        let listed: Vec<String> = ["git.example", "127.0.0.1:8080", "https://Reg.Example:8443/"]
+            .map(String::from)
+            .to_vec();
+        #[rustfmt::skip]
+        let cases: &[(Service, &str, bool, bool)] = &[
+            // (service, host, built in, served with `listed`)
+            (AzureRepos, "dev.azure.com", true, true),
+            (AzureRepos, "Dev.Azure.com:443", true, true),
+            (AzureRepos, "dev.azure.com.", true, true),
+            (AzureRepos, "dev.azure.com:8080", false, false),
+            (AzureRepos, "contoso.visualstudio.com", true, true),
+            (AzureRepos, "fab-rikam2.visualstudio.com:443", true, true),
+            (AzureRepos, "vs-ssh.visualstudio.com", false, false),
+            (AzureRepos, "visualstudio.com", false, false),
+            (AzureRepos, ".visualstudio.com", false, false),
+            (AzureRepos, "a.b.visualstudio.com", false, false),
+            (AzureRepos, "evilvisualstudio.com", false, false),
+            (AzureRepos, "dev.azure.com.evil.example", false, false),
+            (AzureRepos, "pkgs.dev.azure.com", false, false),
+            (AzureRepos, "github.com", false, false),
+            (AzureRepos, "git.example", false, true),
+            (AzureRepos, "git.example:444", false, true),
+            (AzureRepos, "127.0.0.1:8080", false, true),
+            (AzureRepos, "127.0.0.1:8081", false, false),
+            (AzureRepos, "127.0.0.1", false, false),
+            (AzureRepos, "example", false, false),
+            (Acr, "myreg.azurecr.io", true, true),
+            (Acr, "MyReg.azurecr.io", true, true),
+            (Acr, "https://myreg.azurecr.cn/v2/", true, true),
+            (Acr, "myreg.azurecr.us:443", true, true),
+            (Acr, "a.b.azurecr.io", true, true),
+            (Acr, "azurecr.io", false, false),
+            (Acr, ".azurecr.io", false, false),
+            (Acr, "evilazurecr.io", false, false),
+            (Acr, "azurecr.io.evil.com", false, false),
+            (Acr, "myreg.azurecr.io.evil.com", false, false),
+            (Acr, "myreg.azurecr.io@evil.com", false, false),
+            (Acr, "evil.com/myreg.azurecr.io", false, false),
+            (Acr, "https://evil.com/?myreg.azurecr.io", false, false),
+            (Acr, "myreg.azurecr.com", false, false),
+            (Acr, "https://index.docker.io/v1/", false, false),
+            (Acr, "reg.example:8443", false, true),
+            (Acr, "REG.example:8443/app", false, true),
+            (Acr, "reg.example:8444", false, false),
+            (Acr, "git.example:5000", false, true),
+            (Artifacts, "pkgs.dev.azure.com", true, true),
+            (Artifacts, "PKGS.dev.azure.com:443", true, true),
+            (Artifacts, "contoso.pkgs.visualstudio.com", true, true),
+            (Artifacts, "pkgs.dev.azure.com:8443", false, false),
+            (Artifacts, ".pkgs.visualstudio.com", false, false),
+            (Artifacts, "a.b.pkgs.visualstudio.com", false, false),
+            (Artifacts, "dev.azure.com", false, false),
+            (Artifacts, "index.crates.io", false, false),
+            (Artifacts, "127.0.0.1:8080", false, true),
+            (Artifacts, "git.example:443", false, true),
+        ];
+        for &(service, host, builtin, served) in cases {
+            assert_eq!(service.is_builtin(host), builtin, "{service:?} {host}");
+            assert_eq!(service.serves(host, &listed), served, "{service:?} {host}");
+            assert_eq!(service.serves(host, &[]), builtin, "{service:?} {host}");
+        }
     }
 }

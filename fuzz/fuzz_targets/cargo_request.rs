@@ -5,6 +5,7 @@
 #![no_main]
 
 use entra_cred_core::artifacts::{index_host, organisation, tenant_from_headers};
+use entra_cred_core::hostport::HostPort;
 use entra_cred_core::hosts::Service;
 use libfuzzer_sys::fuzz_target;
 
@@ -18,13 +19,15 @@ fuzz_target!(|data: &[u8]| {
         assert!(!host.contains(['/', '@', ' ', '?', '#']), "{host:?}");
         assert_eq!(host, host.to_ascii_lowercase());
         if url.trim_start_matches("sparse+").starts_with("http:") {
-            let bare = entra_cred_core::azure_repos::bare_host(&host);
+            let bare = entra_cred_core::hostport::bare_host(&host);
             let bare = bare.trim_start_matches('[').trim_end_matches(']');
             assert!(entra_cred_core::config::is_loopback_host(bare), "{host:?}");
         }
         // Routing a host never panics, and the built-in names are anchored.
         if Service::Artifacts.is_builtin(&host) {
-            let h = host.strip_suffix(":443").unwrap_or(&host);
+            let h = HostPort::parse(&host).expect("a built-in host reads");
+            assert!(h.on_https_port(), "{host:?}");
+            let h = h.host;
             assert!(h == "pkgs.dev.azure.com" || h.ends_with(".pkgs.visualstudio.com"), "{h:?}");
         }
         let _ = Service::Artifacts.serves(&host, headers);

@@ -1,5 +1,6 @@
 //! `protocol::docker`: `normalize`, `parse_server`, `parse_store`,
-//! `Action::parse`, `Registry` methods and the rendered answers. Input: the
+//! `Action::parse`, `Registry` (`HostPort`) methods, ACR routing (`hosts::Service::Acr`) and
+//! the rendered answers. Input: the
 //! server as docker writes it on stdin, then after a NUL an `acr_hosts`
 //! allow-list, one entry a line.
 #![no_main]
@@ -7,8 +8,10 @@
 #[path = "proto_common.rs"]
 mod common;
 
+use entra_cred_core::cloud::Cloud;
+use entra_cred_core::hosts::Service;
 use entra_cred_core::protocol::docker::{
-    normalize, parse_server, parse_store, render_get, render_list, Action, ACR_SUFFIXES,
+    normalize, parse_server, parse_store, render_get, render_list, Action,
 };
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
@@ -58,16 +61,19 @@ fuzz_target!(|data: &[u8]| {
             Some(&r),
             "{name:?}"
         );
-        assert!(r.matches_entry(&name));
+        assert!(r.listed_in(std::slice::from_ref(&name)));
         // Anchored suffix match.
-        if r.has_acr_suffix() {
-            assert!(ACR_SUFFIXES
-                .iter()
-                .any(|s| r.host.ends_with(s) && r.host.len() > s.len()));
+        let builtin = Service::Acr.is_builtin(&name);
+        if builtin {
+            assert!(Cloud::ALL.iter().any(|c| {
+                let s = c.acr_suffix();
+                r.host.ends_with(s) && r.host.len() > s.len()
+            }));
         }
-        let served = r.is_served(&allow);
-        if served && !r.has_acr_suffix() {
-            assert!(allow.iter().any(|e| r.matches_entry(e)));
+        let served = Service::Acr.serves(&name, &allow);
+        assert_eq!(Service::Acr.serves(server, &allow), served, "{server:?}");
+        if served && !builtin {
+            assert!(allow.iter().any(|e| normalize(e).is_some_and(|e| r.matches(&e))));
         }
         let url = r.base_url();
         assert!(url == format!("http://{name}") || url == format!("https://{name}"));

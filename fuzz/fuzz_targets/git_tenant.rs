@@ -1,6 +1,6 @@
 //! `azure_repos`: the tenant in git's `wwwauth[]` lines (`Bearer
 //! authorization_uri=...`) and in `X-VSS-ResourceTenant`, the organisation,
-//! and host matching. Input: lines; the first is also the host, the second
+//! and host matching (`hostport`, `hosts`). Input: lines; the first is also the host, the second
 //! the path.
 #![no_main]
 
@@ -8,9 +8,11 @@
 mod common;
 
 use entra_cred_core::azure_repos::{
-    bare_host, discovery_url, host_listed, is_builtin_host, organisation, protocol_allowed,
-    tenant_from_resource_header, tenant_from_wwwauth,
+    discovery_url, organisation, protocol_allowed, tenant_from_resource_header,
+    tenant_from_wwwauth,
 };
+use entra_cred_core::hostport::{bare_host, listed, HostPort};
+use entra_cred_core::hosts::Service;
 use libfuzzer_sys::fuzz_target;
 
 /// A tenant fit to be one URL path segment.
@@ -49,14 +51,28 @@ fuzz_target!(|data: &[u8]| {
     let path = lines.get(1).map(String::as_str);
     let bare = bare_host(host);
     assert!(host.starts_with(bare));
-    if is_builtin_host(host) {
-        let h = host.to_ascii_lowercase();
-        let h = h.strip_suffix(":443").unwrap_or(&h);
+    let parsed = HostPort::parse(host);
+    if let Some(h) = &parsed {
+        // The normalised host is one plain name: no path, userinfo, blank or upper case.
+        assert!(!h.host.is_empty() && h.host.is_ascii());
+        assert!(!h.host.contains(['/', '@', '?', '#', '\\', '%', ' ']), "{host:?}");
+        assert_eq!(h.host, h.host.to_ascii_lowercase());
+        assert!(!h.host.ends_with('.'));
+        assert_ne!(h.port, Some(0));
+        if !h.host.starts_with('[') {
+            assert!(!h.host.contains(':'), "{host:?}");
+        }
+        // Normalising the normalised name changes nothing.
+        assert_eq!(HostPort::parse(&h.name()).as_ref(), Some(h), "{host:?}");
+        assert!(h.matches(h));
+    }
+    if Service::AzureRepos.is_builtin(host) {
+        let h = parsed.as_ref().expect("a built-in host reads");
+        assert!(h.on_https_port(), "{host:?}");
         assert!(
-            h == "dev.azure.com" || h.ends_with(".visualstudio.com"),
+            h.host == "dev.azure.com" || h.host.ends_with(".visualstudio.com"),
             "{host:?}"
         );
-        assert!(!h.contains(['/', '@', ':', ' ']), "{host:?}");
     }
     if let Some(org) = organisation(host, path, lines.get(2).map(String::as_str)) {
         assert!(!org.is_empty());
@@ -68,12 +84,11 @@ fuzz_target!(|data: &[u8]| {
     if protocol_allowed("http", host) {
         assert!(entra_cred_core::config::is_loopback_host(bare));
     }
-    let listed: Vec<String> = lines.iter().skip(1).cloned().collect();
-    if host_listed(host, &listed) {
-        let h = host.to_ascii_lowercase();
-        assert!(listed.iter().any(|e| {
-            let e = e.trim().to_ascii_lowercase();
-            e == h || e == bare_host(&h)
+    let entries: Vec<String> = lines.iter().skip(1).cloned().collect();
+    if listed(host, &entries) {
+        let h = parsed.as_ref().expect("a listed host reads");
+        assert!(entries.iter().any(|e| {
+            HostPort::parse(e).is_some_and(|e| e.host == h.host && e.port.is_none_or(|p| h.port == Some(p)))
         }));
     }
 });

@@ -43,19 +43,10 @@ fn is_ours(words: &[String]) -> bool {
 /// Whether a registry index URL is an Azure Artifacts feed (`pkgs.dev.azure.com`,
 /// `*.pkgs.visualstudio.com`, or `ENTRA_CRED_ARTIFACTS_HOSTS`).
 pub fn is_artifacts(index: &str) -> bool {
-    let rest = index
-        .trim_start_matches("sparse+")
-        .split_once("://")
-        .map(|x| x.1)
-        .unwrap_or(index);
-    let host = rest.split('/').next().unwrap_or("").to_ascii_lowercase();
-    let bare = entra_cred_core::hostport::bare_host(&host).to_string();
     let extra = entra_cred_core::config::env_var("ENTRA_CRED_ARTIFACTS_HOSTS")
         .map(|v| entra_cred_core::config::split_hosts(&v))
         .unwrap_or_default();
-    bare == "pkgs.dev.azure.com"
-        || (bare.ends_with(".pkgs.visualstudio.com") && bare.len() > ".pkgs.visualstudio.com".len())
-        || extra.iter().any(|h| *h == host || *h == bare)
+    entra_cred_core::hosts::Service::Artifacts.serves(index, &extra)
 }
 
 /// The cargo checks.

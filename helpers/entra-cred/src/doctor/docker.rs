@@ -8,7 +8,9 @@
 //! (and `ENTRA_CRED_ACR_HOSTS`), and the `*.azurecr.*` registries of `auths`.
 
 use super::{find_program, path_fix, shown, Check, Ctx};
-use crate::setup::docker::{config_path, is_acr, HELPER};
+use crate::setup::docker::{config_path, HELPER};
+use entra_cred_core::cloud::Cloud;
+use entra_cred_core::hosts::Service;
 use serde_json::Value;
 
 const TOOL: &str = "docker";
@@ -64,7 +66,7 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
     }
     for r in auths.into_iter().flatten().map(|(k, _)| k) {
         let host = crate::setup::docker::normalise_registry(r).unwrap_or_default();
-        if is_acr(&host) {
+        if Service::Acr.is_builtin(&host) {
             add(&host, false);
         }
     }
@@ -97,8 +99,7 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
         let entry = helpers.and_then(|h| h.get(&r)).and_then(Value::as_str);
         match entry {
             Some(HELPER) => {
-                let bare = entra_cred_core::hostport::bare_host(&r).to_string();
-                let served = is_acr(&r) || served_hosts.iter().any(|h| *h == r || *h == bare);
+                let served = Service::Acr.serves(&r, &served_hosts);
                 if helper_bin.is_none() {
                     checks.push(Check::fail(
                         TOOL,
@@ -110,7 +111,7 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
                     checks.push(Check::fail(
                         TOOL,
                         r.clone(),
-                        "credHelpers sends it to docker-credential-entra, which serves only *.azurecr.io/.cn/.us and acr_hosts: it will answer \"credentials not found\"",
+                        format!("credHelpers sends it to docker-credential-entra, which serves only {} and acr_hosts: it will answer \"credentials not found\"", Cloud::acr_suffixes_shown()),
                         Some(format!(
                             "add acr_hosts = [\"{r}\"] to [profiles.{}] in {}",
                             ctx.flag_profile.as_deref().unwrap_or("default"),

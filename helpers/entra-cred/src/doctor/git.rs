@@ -10,8 +10,8 @@
 //! ours drops ours, and a helper after ours receives our tokens.
 
 use super::{find_program, missing_profile, shell_words, Check, Ctx};
-use entra_cred_core::config::is_loopback_host;
-use entra_cred_core::hostport::bare_host;
+use entra_cred_core::hostport::{bare_host, split_port};
+use entra_cred_core::net;
 use std::process::{Command, Stdio};
 
 const TOOL: &str = "git";
@@ -82,16 +82,10 @@ fn split_url(s: &str) -> Option<Parts> {
         Some((u, h)) => (Some(u.to_string()), h),
         None => (None, authority),
     };
-    let (host, port) = if hostport.starts_with('[') {
-        match hostport.split_once("]:") {
-            Some((h, p)) => (format!("{h}]"), Some(p.parse().ok()?)),
-            None => (hostport.to_string(), None),
-        }
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p.parse().ok()?)),
-            None => (hostport.to_string(), None),
-        }
+    let (host, port) = split_port(hostport)?;
+    let port = match port {
+        Some(p) => Some(p.parse().ok()?),
+        None => None,
     };
     if host.is_empty() {
         return None;
@@ -286,16 +280,16 @@ pub fn urls(ctx: &Ctx) -> Vec<(String, String)> {
         ),
     ];
     for h in ctx.hosts(|p| &p.git_hosts) {
-        let bare = bare_host(&h);
-        let scheme = if is_loopback_host(bare) || h.starts_with('[') {
-            "http"
-        } else {
-            "https"
-        };
-        let base = format!("{scheme}://{h}");
+        let base = base_url(&h);
         v.push((base.clone(), format!("{base}/org/project/_git/repo")));
     }
     v
+}
+
+/// The URL `setup git --host` writes for a `git_hosts` entry (`host[:port]`): `http` on
+/// loopback only (`net`'s rule), brackets or not.
+fn base_url(host: &str) -> String {
+    format!("{}://{host}", net::scheme_for(bare_host(host)))
 }
 
 /// The git checks.
@@ -583,6 +577,13 @@ mod tests {
             "http://127.0.0.1:8080",
             "http://127.0.0.1:8081/o/p"
         ));
+        assert!(url_matches("http://[::1]:8080", "http://[::1]:8080/o/p"));
+        assert!(url_matches(
+            "https://[2001:db8::1]",
+            "https://[2001:db8::1]:443/o"
+        ));
+        assert!(!url_matches("http://[::1]:8080", "http://[::1]:8081/o/p"));
+        assert!(!url_matches("http://[::1]x", "http://[::1]/o/p"));
     }
 
     #[test]
@@ -623,6 +624,17 @@ mod tests {
         assert_eq!(v[1].0, "https://dev.azure.com/contoso");
         let (l, _) = effective(&entries, &v[1].1);
         assert_eq!(l, vec![entries[0].clone()]);
+    }
+
+    #[test]
+    fn extra_hosts_use_http_on_loopback_only() {
+        assert_eq!(base_url("127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(base_url("localhost"), "http://localhost");
+        assert_eq!(base_url("[::1]:8080"), "http://[::1]:8080");
+        assert_eq!(base_url("git.example:8443"), "https://git.example:8443");
+        // An IPv6 host that is not loopback is https, as `setup git --host` writes it.
+        assert_eq!(base_url("[2001:db8::1]:8443"), "https://[2001:db8::1]:8443");
+        assert_eq!(base_url("[fd00::1]"), "https://[fd00::1]");
     }
 
     #[test]

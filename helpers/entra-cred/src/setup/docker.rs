@@ -11,8 +11,11 @@
 //! setup checks that and says what to add to the profile when P would not be chosen.
 
 use super::{ConfigFile, Outcome};
+use entra_cred_core::cloud::Cloud;
 use entra_cred_core::config::{split_hosts, HostKind};
 use entra_cred_core::error::one_line;
+use entra_cred_core::hostport::{self, HostPort};
+use entra_cred_core::hosts::Service;
 use entra_cred_core::{Error, Result};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -35,31 +38,17 @@ pub struct Args {
 /// The credHelpers value naming `docker-credential-entra`.
 pub const HELPER: &str = "entra";
 
-/// The registry's `host[:port]` as docker looks it up in `credHelpers`.
+/// The registry's `host[:port]` as docker looks it up in `credHelpers`: the one host
+/// normaliser's name for it (scheme and path dropped, lower case). A user name (`user@host`)
+/// is refused rather than dropped.
 pub fn normalise_registry(raw: &str) -> Result<String> {
-    let s = raw.trim();
-    let s = s.split_once("://").map(|x| x.1).unwrap_or(s);
-    let host = s.split('/').next().unwrap_or("").to_ascii_lowercase();
-    if host.is_empty()
-        || host.contains('@')
-        || host
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\')
-    {
-        return Err(Error::Config(format!(
+    match HostPort::parse(raw) {
+        Some(h) if !raw.contains('@') => Ok(h.name()),
+        _ => Err(Error::Config(format!(
             "'{}' is not a registry host (expected e.g. myregistry.azurecr.io)",
             one_line(raw)
-        )));
+        ))),
     }
-    Ok(host)
-}
-
-/// Whether `docker-credential-entra` serves the registry without configuration.
-pub fn is_acr(host: &str) -> bool {
-    let bare = host.split(':').next().unwrap_or(host);
-    [".azurecr.io", ".azurecr.cn", ".azurecr.us"]
-        .iter()
-        .any(|s| bare.len() > s.len() && bare.ends_with(s))
 }
 
 /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
@@ -435,8 +424,9 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
             profile: profile.map(str::to_string),
             ..Default::default()
         })
-        .map(|p| p.cloud.acr_suffix())
-        .unwrap_or(".azurecr.io");
+        .map(|p| p.cloud)
+        .unwrap_or_default()
+        .acr_suffix();
     let mut registries = Vec::new();
     for raw in &args.registries {
         let mut r = normalise_registry(raw)?;
@@ -490,10 +480,9 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
         .unwrap_or_default();
     let env_profile = entra_cred_core::config::env_var("ENTRA_CRED_PROFILE");
     for r in &registries {
-        let bare = r.split(':').next().unwrap_or(r);
         let listed_in = config.profile_for_host(r, HostKind::Acr);
-        let in_env = env_hosts.iter().any(|h| h == r || h == bare);
-        if !is_acr(r) && listed_in.is_none() {
+        let in_env = hostport::listed(r, &env_hosts);
+        if !Service::Acr.is_builtin(r) && listed_in.is_none() {
             if in_env {
                 eprintln!(
                     "note: {r} is served only because ENTRA_CRED_ACR_HOSTS lists it: set it wherever docker runs, or add acr_hosts = [\"{r}\"] to [profiles.{}] in {shown}",
@@ -501,7 +490,8 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
                 );
             } else {
                 eprintln!(
-                    "warning: {r} is not an *.azurecr.io/.cn/.us registry: docker-credential-entra serves it only once it is listed in acr_hosts: add acr_hosts = [\"{r}\"] to [profiles.{}] in {shown} (or set ENTRA_CRED_ACR_HOSTS={r} wherever docker runs)",
+                    "warning: {r} is not a registry under {}: docker-credential-entra serves it only once it is listed in acr_hosts: add acr_hosts = [\"{r}\"] to [profiles.{}] in {shown} (or set ENTRA_CRED_ACR_HOSTS={r} wherever docker runs)",
+                    Cloud::acr_suffixes_shown(),
                     profile.unwrap_or("default")
                 );
                 continue;
@@ -541,10 +531,10 @@ mod tests {
             normalise_registry("127.0.0.1:5000").unwrap(),
             "127.0.0.1:5000"
         );
-        assert!(normalise_registry("").is_err());
-        assert!(normalise_registry("a b").is_err());
-        assert!(is_acr("x.azurecr.io") && is_acr("x.azurecr.cn:443") && is_acr("x.azurecr.us"));
-        assert!(!is_acr("azurecr.io") && !is_acr("x.azurecr.io.evil") && !is_acr("ghcr.io"));
+        assert_eq!(normalise_registry("[::1]:5000/v2/").unwrap(), "[::1]:5000");
+        for bad in ["", "a b", "u@r.azurecr.io", "r.azurecr.io:x", "\"r\""] {
+            assert!(normalise_registry(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -107,13 +107,13 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
                 TOOL,
                 label,
                 format!("credential_process uses entra-cred profile '{p}', which does not exist"),
-                Some(format!(
-                    "add [profiles.{p}] to the entra-cred config, or {}",
-                    setup.replacen(
+                Some(super::missing_profile_fix(
+                    &p,
+                    &setup.replacen(
                         &format!(" -p {}", crate::setup::sh_quote(&p)),
                         " -p <profile>",
-                        1
-                    )
+                        1,
+                    ),
                 )),
             ));
             continue;

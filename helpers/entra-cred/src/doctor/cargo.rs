@@ -167,9 +167,7 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
                 format!(
                     "cargo-credential-entra is run with -p {p}, but profile '{p}' does not exist"
                 ),
-                Some(format!(
-                    "add [profiles.{p}] to the entra-cred config, or {setup}"
-                )),
+                Some(super::missing_profile_fix(&p, &setup)),
             ));
             continue;
         }

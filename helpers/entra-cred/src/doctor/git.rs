@@ -456,10 +456,7 @@ pub fn evaluate(ctx: &Ctx, entries: &[Entry]) -> Vec<Check> {
                 TOOL,
                 name,
                 format!("git runs git-credential-entra -p {p}, but profile '{p}' does not exist"),
-                Some(format!(
-                    "add [profiles.{p}] to the entra-cred config, or run {}",
-                    setup
-                )),
+                Some(super::missing_profile_fix(&p, &setup)),
             ));
             continue;
         }

@@ -101,9 +101,7 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
                                 format!(
                                     "runs kubectl-entra -p {p}, but profile '{p}' does not exist"
                                 ),
-                                Some(format!(
-                                    "add [profiles.{p}] to the entra-cred config, or {setup}"
-                                )),
+                                Some(super::missing_profile_fix(&p, &setup)),
                             ));
                         } else {
                             checks.push(Check::ok(

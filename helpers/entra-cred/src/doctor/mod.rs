@@ -406,6 +406,12 @@ pub fn profile_arg(words: &[String]) -> Option<String> {
     None
 }
 
+/// The fix for a helper run with `-p P` where profile P does not exist (every tool's check
+/// says it the same way): add the profile, or run `setup` again without it.
+pub fn missing_profile_fix(profile: &str, setup: &str) -> String {
+    format!("add [profiles.{profile}] to the entra-cred config, or run {setup}")
+}
+
 /// A check of a helper's `-p P` against the configuration: `None` when it names a profile that
 /// exists (or none).
 pub fn missing_profile(ctx: &Ctx, words: &[String]) -> Option<String> {

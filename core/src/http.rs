@@ -317,10 +317,10 @@ impl Http {
         let host = url.host_str().unwrap_or("").to_string();
         // Loopback hosts and local identity endpoints never go through a proxy.
         let direct = req.allow_plain_http || is_loopback_host(&host);
-        let proxy = if direct {
+        let proxy = if req.allow_plain_http {
             None
         } else {
-            crate::proxy::for_url(&url)
+            crate::proxy::in_effect(&url)
         };
         let proxy_shown = proxy.as_ref().map(|p| p.shown());
         // Name the proxy when it is what failed.

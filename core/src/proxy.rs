@@ -24,13 +24,18 @@ pub struct ProxyChoice {
 }
 
 impl ProxyChoice {
-    /// `scheme://host:port` of the proxy (no credentials) and the variable, for messages.
-    pub fn shown(&self) -> String {
+    /// `scheme://host:port` of the proxy, without credentials.
+    pub fn address(&self) -> String {
         let host = self.url.host_str().unwrap_or("");
         match self.url.port_or_known_default() {
-            Some(p) => format!("{}://{host}:{p} ({})", self.url.scheme(), self.var),
-            None => format!("{}://{host} ({})", self.url.scheme(), self.var),
+            Some(p) => format!("{}://{host}:{p}", self.url.scheme()),
+            None => format!("{}://{host}", self.url.scheme()),
         }
+    }
+
+    /// [`ProxyChoice::address`] and the variable, for messages.
+    pub fn shown(&self) -> String {
+        format!("{} ({})", self.address(), self.var)
     }
 }
 
@@ -48,6 +53,16 @@ fn first_env(names: &[&'static str]) -> Option<(String, &'static str)> {
 pub fn for_url(url: &url::Url) -> Option<ProxyChoice> {
     let env = |names: &[&'static str]| first_env(names);
     choose(url, &env)
+}
+
+/// The proxy entra-cred's HTTP client sends a request for `url` through: `None` for a loopback
+/// host (always direct) and otherwise [`for_url`]. (The local identity endpoints are sent
+/// direct by the HTTP layer whatever their host.)
+pub fn in_effect(url: &url::Url) -> Option<ProxyChoice> {
+    if crate::net::is_loopback_host(url.host_str()?) {
+        return None;
+    }
+    for_url(url)
 }
 
 /// Looks up the first of some variables that is set: its value and its name.
@@ -131,6 +146,17 @@ fn ip_matches(entry: &str, ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_proxy_rules_doctor_relied_on() {
+        assert!(no_proxy_matches("*", "a.example"));
+        assert!(no_proxy_matches("example.com", "login.example.com"));
+        assert!(no_proxy_matches(".example.com", "example.com"));
+        assert!(!no_proxy_matches("example.com", "notexample.com"));
+        assert!(no_proxy_matches("169.254.0.0/16", "169.254.169.254"));
+        assert!(no_proxy_matches(" 169.254.169.254 ", "169.254.169.254"));
+        assert!(!no_proxy_matches("10.0.0.0/8", "169.254.169.254"));
+    }
 
     fn env_of(
         pairs: &'static [(&'static str, &'static str)],

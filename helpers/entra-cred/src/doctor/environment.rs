@@ -1,6 +1,5 @@
-//! The environment: the proxy in effect for the authority (read the way entra-cred's HTTP client
-//! reads it: `HTTPS_PROXY`/`https_proxy`, else `ALL_PROXY`/`all_proxy`, minus `NO_PROXY`;
-//! loopback hosts are always reached directly), whether the local identity endpoints are kept off
+//! The environment: the proxy in effect for the authority (asked of the core's one proxy rule,
+//! `entra_cred_core::proxy::in_effect`, which the HTTP client follows), whether the local identity endpoints are kept off
 //! the proxy, custom roots (`SSL_CERT_FILE`, `SSL_CERT_DIR`: when set they *replace* the system
 //! roots), and with `--network`: DNS, reachability (TLS for https) and the clock offset against
 //! the authority's `Date` header, each bounded to a few seconds.
@@ -9,7 +8,9 @@
 
 use super::{bounded, shown, Check, Ctx};
 use entra_cred_core::config::{env_var, is_loopback_host};
+use entra_cred_core::http::redact_url;
 use entra_cred_core::http::{Http, Request, RetryPolicy};
+use entra_cred_core::proxy::ProxyChoice;
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -24,107 +25,20 @@ pub const CLOCK_OK: i64 = 60;
 /// and Entra accepts client assertions only within a few minutes of its own clock.
 pub const CLOCK_FAIL: i64 = 240;
 
-/// A URL's scheme, host (no brackets) and port.
-pub fn split(url: &str) -> Option<(String, String, u16)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map(|x| x.1).unwrap_or(authority);
-    let default = if scheme == "https" { 443 } else { 80 };
-    let (host, port) = if let Some(r) = authority.strip_prefix('[') {
-        let (h, p) = r.split_once(']')?;
-        (
-            h.to_string(),
-            p.strip_prefix(':').and_then(|p| p.parse().ok()),
-        )
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().ok()),
-            None => (authority.to_string(), None),
-        }
+/// A URL's scheme, host (no brackets) and port, as the HTTP client parses it.
+pub fn split(u: &str) -> Option<(String, String, u16)> {
+    let url = url::Url::parse(u).ok()?;
+    let host = match url.host()? {
+        url::Host::Ipv6(a) => a.to_string(),
+        h => h.to_string(),
     };
-    (!host.is_empty()).then(|| (scheme, host.to_ascii_lowercase(), port.unwrap_or(default)))
+    Some((url.scheme().to_string(), host, url.port_or_known_default()?))
 }
 
-/// A proxy URL without user and password.
-pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((s, rest)) => {
-            let authority = rest.split('/').next().unwrap_or("");
-            let hostport = authority.rsplit_once('@').map(|x| x.1).unwrap_or(authority);
-            format!("{s}://{hostport}")
-        }
-        None => {
-            let hostport = url.rsplit_once('@').map(|x| x.1).unwrap_or(url);
-            hostport.split('/').next().unwrap_or("").to_string()
-        }
-    }
-}
-
-fn first_env(names: &[&'static str]) -> Option<(&'static str, String)> {
-    names
-        .iter()
-        .find_map(|n| std::env::var(n).ok().map(|v| (*n, v)))
-}
-
-/// Whether `NO_PROXY` (`no_proxy`) exempts `host`: `*`, an IP or CIDR, or a domain (with or
-/// without a leading dot) that is the host or one of its parents.
-pub fn no_proxy_matches(list: &str, host: &str) -> bool {
-    let ip: Option<IpAddr> = host.parse().ok();
-    list.split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .any(|e| {
-            if e == "*" {
-                return true;
-            }
-            if let Some(ip) = ip {
-                if let Some((net, bits)) = e.split_once('/') {
-                    return match (net.parse::<IpAddr>(), bits.parse::<u32>()) {
-                        (Ok(IpAddr::V4(n)), Ok(b)) if b <= 32 => match ip {
-                            IpAddr::V4(a) => {
-                                let mask = if b == 0 { 0 } else { u32::MAX << (32 - b) };
-                                u32::from(a) & mask == u32::from(n) & mask
-                            }
-                            _ => false,
-                        },
-                        (Ok(IpAddr::V6(n)), Ok(b)) if b <= 128 => match ip {
-                            IpAddr::V6(a) => {
-                                let mask = if b == 0 { 0 } else { u128::MAX << (128 - b) };
-                                u128::from(a) & mask == u128::from(n) & mask
-                            }
-                            _ => false,
-                        },
-                        _ => false,
-                    };
-                }
-                return e.trim_matches(['[', ']']).parse::<IpAddr>().ok() == Some(ip);
-            }
-            let d = e.trim_start_matches('.').to_ascii_lowercase();
-            host == d || host.ends_with(&format!(".{d}"))
-        })
-}
-
-/// The proxy entra-cred's HTTP client uses for `url`: (variable, value), or `None` for a direct
-/// connection (loopback, `NO_PROXY`, no variable, or a CGI environment).
-pub fn proxy_for(url: &str) -> Option<(&'static str, String)> {
-    let (scheme, host, _) = split(url)?;
-    if is_loopback_host(&host) || std::env::var_os("REQUEST_METHOD").is_some() {
-        return None;
-    }
-    let parses = |v: &(&'static str, String)| !v.1.trim().is_empty();
-    let specific = if scheme == "https" {
-        first_env(&["HTTPS_PROXY", "https_proxy"])
-    } else {
-        first_env(&["HTTP_PROXY", "http_proxy"])
-    };
-    let chosen = specific
-        .filter(parses)
-        .or_else(|| first_env(&["ALL_PROXY", "all_proxy"]).filter(parses))?;
-    let no = first_env(&["NO_PROXY", "no_proxy"])
-        .map(|x| x.1)
-        .unwrap_or_default();
-    (!no_proxy_matches(&no, &host)).then_some(chosen)
+/// The proxy entra-cred's HTTP client uses for `url` (the core's one rule,
+/// [`entra_cred_core::proxy::in_effect`]), or `None` for a direct connection.
+pub fn proxy_for(url: &str) -> Option<ProxyChoice> {
+    entra_cred_core::proxy::in_effect(&url::Url::parse(url).ok()?)
 }
 
 /// The environment checks.
@@ -137,10 +51,10 @@ pub fn checks(ctx: &Ctx, network: bool) -> Vec<Check> {
         .unwrap_or_else(|| "https://login.microsoftonline.com".into());
     let proxy = proxy_for(&authority);
     match &proxy {
-        Some((var, value)) => checks.push(Check::ok(
+        Some(choice) => checks.push(Check::ok(
             TOOL,
             "proxy",
-            format!("{authority} is reached through {} ({var})", redact(value)),
+            format!("{authority} is reached through {}", choice.shown()),
         )),
         None => {
             let (_, host, _) = split(&authority).unwrap_or_default();
@@ -168,7 +82,13 @@ pub fn checks(ctx: &Ctx, network: bool) -> Vec<Check> {
     let proxied: Vec<String> = endpoints
         .iter()
         .filter_map(|(n, u)| {
-            proxy_for(u).map(|(var, _)| format!("{n} ({}) would match {var}", redact(u)))
+            let url = url::Url::parse(u).ok()?;
+            let choice = entra_cred_core::proxy::in_effect(&url)?;
+            Some(format!(
+                "{n} ({}) would match {}",
+                redact_url(&url),
+                choice.var
+            ))
         })
         .collect();
     if proxied.is_empty() {
@@ -300,19 +220,12 @@ fn count_pem(b: &[u8]) -> usize {
 
 /// What a proxy answered to `CONNECT host:port`: `Ok(true)` when it opened the tunnel,
 /// `Ok(false)` when it was not asked (an https or socks proxy: the request below tells).
-fn connect_probe(proxy: &str, host: &str, port: u16) -> Result<bool, String> {
-    let (_, phost, pport) = split(
-        if proxy.contains("://") {
-            proxy.to_string()
-        } else {
-            format!("http://{proxy}")
-        }
-        .as_str(),
-    )
-    .ok_or_else(|| "the proxy variable is not a URL".to_string())?;
-    if proxy.contains("://") && !proxy.starts_with("http://") {
+fn connect_probe(proxy: &url::Url, host: &str, port: u16) -> Result<bool, String> {
+    if proxy.scheme() != "http" {
         return Ok(false);
     }
+    let (_, phost, pport) =
+        split(proxy.as_str()).ok_or_else(|| "the proxy variable is not a URL".to_string())?;
     let start = Instant::now();
     let addrs: Vec<_> = (phost.as_str(), pport)
         .to_socket_addrs()
@@ -370,13 +283,13 @@ fn parse_http_date(v: &str) -> Option<i64> {
         .map(|t| t.unix_timestamp())
 }
 
-fn network_checks(authority: &str, proxy: Option<&(&'static str, String)>) -> Vec<Check> {
+fn network_checks(authority: &str, proxy: Option<&ProxyChoice>) -> Vec<Check> {
     let mut checks = Vec::new();
     let Some((scheme, host, port)) = split(authority) else {
         return checks;
     };
     let (var_fix, proxy_shown) = match proxy {
-        Some((var, v)) => (*var, redact(v)),
+        Some(choice) => (choice.var, choice.address()),
         None => ("", String::new()),
     };
     // DNS: only without a proxy (with one, the proxy resolves the name).
@@ -410,8 +323,8 @@ fn network_checks(authority: &str, proxy: Option<&(&'static str, String)>) -> Ve
             }
         }
     }
-    if let Some((_, value)) = proxy {
-        let (v, h) = (value.clone(), host.clone());
+    if let Some(choice) = proxy {
+        let (v, h) = (choice.url.clone(), host.clone());
         match bounded(NET_LIMIT + Duration::from_secs(1), move || {
             connect_probe(&v, &h, port)
         }) {
@@ -579,22 +492,6 @@ mod tests {
             split("http://[::1]:9"),
             Some(("http".into(), "::1".into(), 9))
         );
-        assert_eq!(
-            redact("http://user:pw@proxy.example:3128/"),
-            "http://proxy.example:3128"
-        );
-        assert_eq!(redact("user:pw@proxy:3128"), "proxy:3128");
-    }
-
-    #[test]
-    fn no_proxy_rules() {
-        assert!(no_proxy_matches("*", "a.example"));
-        assert!(no_proxy_matches("example.com", "login.example.com"));
-        assert!(no_proxy_matches(".example.com", "example.com"));
-        assert!(!no_proxy_matches("example.com", "notexample.com"));
-        assert!(no_proxy_matches("169.254.0.0/16", "169.254.169.254"));
-        assert!(no_proxy_matches(" 169.254.169.254 ", "169.254.169.254"));
-        assert!(!no_proxy_matches("10.0.0.0/8", "169.254.169.254"));
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! AzurePowerShell@5 tasks, like `AZURESUBSCRIPTION_CLIENT_ID` and
 //! `AZURESUBSCRIPTION_TENANT_ID`, which the configuration reads).
 
-use super::{ci_oidc, AppSource, Ctx};
+use super::{ci_oidc, Acquire, AppSource, Auto, Ctx, Identity, Source};
+use crate::cache::Cache;
+use crate::config::Profile;
 use crate::entra::TokenResponse;
 use crate::error::{Error, Result};
 use crate::http::{redact_url, Method, Request, RetryPolicy};
@@ -28,10 +30,29 @@ pub const CONNECTION_VAR: &str = "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID";
 /// The API version of the OIDC token request.
 pub const API_VERSION: &str = "7.1";
 
+/// `flow = "azure-pipelines"`; `auto` picks it in a pipeline job with a
+/// service connection, for a configured client id.
+pub const SOURCE: Source = Source {
+    name: "azure-pipelines",
+    identity: Identity::Application,
+    auto: Auto::When(applies),
+    detail: None,
+    acquire: Acquire::App(&AzurePipelines),
+};
+
 /// Whether `auto` should use Azure Pipelines: a pipeline job
 /// (`SYSTEM_OIDCREQUESTURI`) with a service connection to use.
-pub fn present(profile: &crate::config::Profile) -> bool {
+pub fn present(profile: &Profile) -> bool {
     crate::config::env_var(URI_VAR).is_some() && profile.service_connection_id.is_some()
+}
+
+fn applies(p: &Profile, _: &Cache) -> Option<String> {
+    (super::client_id_configured(p) && present(p)).then(|| {
+        format!(
+            "an Azure Pipelines job ({URI_VAR}) with a service connection, for client id from {}",
+            p.client_id_origin.name()
+        )
+    })
 }
 
 /// `$SYSTEM_OIDCREQUESTURI?api-version=7.1&serviceConnectionId=<id>`.

@@ -18,7 +18,9 @@
 //! Only RSA keys (2048 to 8192 bits) are supported, as by Entra ID's
 //! certificate credentials.
 
-use super::{AppSource, Ctx};
+use super::{Acquire, AppSource, Auto, Ctx, Identity, Source};
+use crate::cache::Cache;
+use crate::config::Profile;
 use crate::entra::TokenResponse;
 use crate::error::{one_line, Error, Result};
 use crate::secret::Secret;
@@ -27,6 +29,23 @@ use base64::Engine;
 use ring::signature::RsaKeyPair;
 use serde_json::json;
 use std::path::Path;
+
+/// `flow = "client-certificate"`; `auto` picks it when a certificate is configured (and no secret).
+pub const SOURCE: Source = Source {
+    name: "client-certificate",
+    identity: Identity::Application,
+    auto: Auto::When(applies),
+    detail: None,
+    acquire: Acquire::App(&ClientCertificate),
+};
+
+fn applies(p: &Profile, _: &Cache) -> Option<String> {
+    let cert = p.certificate.as_ref()?;
+    Some(format!(
+        "a client certificate is configured ({})",
+        cert.display()
+    ))
+}
 
 /// The client certificate source.
 pub struct ClientCertificate;

@@ -1,8 +1,28 @@
 //! Application sign-in with a client secret (`client_credentials`).
 
-use super::{AppSource, Ctx};
+use super::{Acquire, AppSource, Auto, Ctx, Identity, Source};
+use crate::cache::Cache;
+use crate::config::Profile;
 use crate::entra::TokenResponse;
 use crate::error::{Error, Result};
+
+/// `flow = "client-secret"`; first in `auto`'s order when a secret is configured.
+pub const SOURCE: Source = Source {
+    name: "client-secret",
+    identity: Identity::Application,
+    auto: Auto::When(applies),
+    detail: None,
+    acquire: Acquire::App(&ClientSecret),
+};
+
+fn applies(p: &Profile, _: &Cache) -> Option<String> {
+    p.client_secret.is_some().then(|| {
+        format!(
+            "a client secret is configured (client id from {})",
+            p.client_id_origin.name()
+        )
+    })
+}
 
 /// The client secret source.
 pub struct ClientSecret;

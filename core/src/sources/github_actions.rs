@@ -6,7 +6,9 @@
 //! assertion. GitHub sets both variables in a job whose workflow grants
 //! `permissions: id-token: write`.
 
-use super::{ci_oidc, AppSource, Ctx};
+use super::{ci_oidc, Acquire, AppSource, Auto, Ctx, Identity, Source};
+use crate::cache::Cache;
+use crate::config::Profile;
 use crate::entra::TokenResponse;
 use crate::error::Result;
 use crate::http::{redact_url, Request, RetryPolicy};
@@ -17,10 +19,28 @@ pub const URL_VAR: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
 /// The variable with the bearer token for that URL.
 pub const TOKEN_VAR: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
 
+/// `flow = "github-actions"`; `auto` picks it in such a job for a configured client id.
+pub const SOURCE: Source = Source {
+    name: "github-actions",
+    identity: Identity::Application,
+    auto: Auto::When(applies),
+    detail: None,
+    acquire: Acquire::App(&GithubActions),
+};
+
 /// Whether this looks like a GitHub Actions job that may ask for OIDC tokens
 /// (for `auto`: either variable set; the other one missing is then reported).
 pub fn present() -> bool {
     crate::config::env_var(URL_VAR).is_some() || crate::config::env_var(TOKEN_VAR).is_some()
+}
+
+fn applies(p: &Profile, _: &Cache) -> Option<String> {
+    (super::client_id_configured(p) && present()).then(|| {
+        format!(
+            "a GitHub Actions job that may request OIDC tokens ({URL_VAR}), for client id from {}",
+            p.client_id_origin.name()
+        )
+    })
 }
 
 /// `$ACTIONS_ID_TOKEN_REQUEST_URL` with `audience=<audience>` appended.

@@ -2,9 +2,28 @@
 //! OIDC) is the client assertion. The file rotates, so it is read afresh for
 //! every request.
 
-use super::{AppSource, Ctx};
+use super::{Acquire, AppSource, Auto, Ctx, Identity, Source};
+use crate::cache::Cache;
+use crate::config::Profile;
 use crate::entra::TokenResponse;
 use crate::error::{Error, Result};
+
+/// `flow = "workload-identity"`; `auto` picks it when a federated token file is configured.
+pub const SOURCE: Source = Source {
+    name: "workload-identity",
+    identity: Identity::Application,
+    auto: Auto::When(applies),
+    detail: None,
+    acquire: Acquire::App(&WorkloadIdentity),
+};
+
+fn applies(p: &Profile, _: &Cache) -> Option<String> {
+    let file = p.federated_token_file.as_ref()?;
+    Some(format!(
+        "a federated token file is configured ({})",
+        file.display()
+    ))
+}
 
 /// The workload identity source.
 pub struct WorkloadIdentity;

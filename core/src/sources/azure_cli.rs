@@ -11,7 +11,7 @@
 //! `az` missing, or not signed in (its stderr says `az login`), is exit 3 with
 //! the hint to run `az login`.
 
-use super::{Acquire, AppSource, Auto, Ctx, Identity, Source};
+use super::{AppSource, Auto, Ctx, Identity, Source};
 use crate::entra::TokenResponse;
 use crate::error::{one_line, Error, Result};
 use crate::secret::Secret;
@@ -23,13 +23,8 @@ use time::{PrimitiveDateTime, UtcOffset};
 
 /// `flow = "azure-cli"`: never picked by `auto`. Its tokens are the CLI's
 /// signed-in account's, one identity on the machine (session `azure-cli`).
-pub const SOURCE: Source = Source {
-    name: "azure-cli",
-    identity: Identity::Machine,
-    auto: Auto::Never,
-    detail: None,
-    acquire: Acquire::App(&AzureCli),
-};
+pub const SOURCE: Source =
+    Source::application("azure-cli", Auto::Never, &AzureCli).keyed(Identity::Machine);
 
 /// The Azure CLI source.
 pub struct AzureCli;

@@ -8,7 +8,7 @@
 //! logged: CI tokens live 5 (GitHub) or 10 (Azure Pipelines) minutes, and a
 //! job that outlives one must not fail with AADSTS700024.
 
-use super::Ctx;
+use super::{AppSource, ClientAuth, Ctx};
 use crate::config::{is_loopback_host, Profile, DEFAULT_CLIENT_ID};
 use crate::entra::TokenResponse;
 use crate::error::{one_line, Error, Result};
@@ -16,11 +16,31 @@ use crate::http::{redact_url, Response};
 use crate::secret::Secret;
 use serde_json::Value;
 
-/// The OAuth client assertion type of a JWT.
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
 /// Longest server message quoted in an error line.
 const MAX_MESSAGE: usize = 200;
+
+/// A CI federation source: where its job's OIDC token comes from, and where
+/// its client and tenant ids are set (for messages). Each request fetches a
+/// new OIDC token and exchanges it ([`exchange`]).
+pub struct Federation {
+    /// The variables the client id comes from.
+    pub client_id_vars: &'static str,
+    /// The variables the tenant id comes from.
+    pub tenant_vars: &'static str,
+    /// Fetches a new OIDC token for the profile.
+    pub fetch: fn(&Ctx<'_>) -> Result<Secret<String>>,
+    /// The sign-in, in messages (`GitHub Actions federated sign-in`).
+    pub context: &'static str,
+}
+
+impl AppSource for Federation {
+    fn acquire(&self, ctx: &Ctx<'_>, tenant: &str, scope: &str) -> Result<TokenResponse> {
+        let client_id = client_id(ctx.profile, self.client_id_vars)?;
+        check_tenant(tenant, self.tenant_vars)?;
+        let assertion = (self.fetch)(ctx)?;
+        exchange(ctx, &client_id, tenant, scope, assertion, self.context)
+    }
+}
 
 /// A variable that must be set: its value, or exit 2 naming it, with `advice`
 /// (what to do about it).
@@ -181,13 +201,8 @@ pub fn exchange(
     assertion: Secret<String>,
     context: &str,
 ) -> Result<TokenResponse> {
-    let form = vec![
-        ("grant_type".into(), "client_credentials".into()),
-        ("client_id".into(), client_id.to_string()),
-        ("client_assertion_type".into(), JWT_BEARER.into()),
-        ("client_assertion".into(), assertion.into_inner()),
-        ("scope".into(), scope.to_string()),
-    ];
+    let form =
+        super::client_credentials(client_id, ClientAuth::Assertion(assertion.expose()), scope);
     ctx.entra()
         .token(tenant, form, context)
         .map_err(|e| match e {

@@ -49,7 +49,7 @@ pub use probe::{
 };
 pub use response::{parse_expires_on, parse_response};
 
-use super::{Acquire, AppSource, Auto, Ctx, Source};
+use super::{AppSource, Auto, Ctx, Source};
 use crate::cache::Cache;
 use crate::config::Profile;
 use crate::entra::TokenResponse;
@@ -89,13 +89,10 @@ fn env(name: &str) -> Option<String> {
 /// `flow = "managed-identity"`; `auto` picks it when [`detect`] finds a host.
 /// Its sessions are the identity's (`managed-identity:<id>`, or
 /// `managed-identity:system` for the system-assigned one), whatever the profile's client.
-pub const SOURCE: Source = Source {
-    name: "managed-identity",
-    identity: super::Identity::Own(session_id),
-    auto: Auto::When(applies),
-    detail: Some(forced_host),
-    acquire: Acquire::App(&ManagedIdentity),
-};
+pub const SOURCE: Source =
+    Source::application("managed-identity", Auto::When(applies), &ManagedIdentity)
+        .keyed(super::Identity::Own(session_id))
+        .detailed(forced_host);
 
 fn session_id(p: &Profile) -> String {
     p.managed_identity_client_id

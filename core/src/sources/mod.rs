@@ -36,6 +36,7 @@ use crate::config::{Origin, Profile};
 use crate::entra::{EntraClient, TokenResponse};
 use crate::error::{Error, Result};
 use crate::http::Http;
+use crate::secret::Secret;
 
 /// Every token source, one line each. The order is `flow = auto`'s (among the
 /// sources it may pick; see [`Auto`]) and that of the `flow` names in messages.
@@ -118,6 +119,45 @@ impl PartialEq for Source {
 impl Eq for Source {}
 
 impl Source {
+    /// An application source: `<name>:<client id>` sessions, no detail.
+    pub const fn application(
+        name: &'static str,
+        auto: Auto,
+        app: &'static dyn AppSource,
+    ) -> Source {
+        Source {
+            name,
+            identity: Identity::Application,
+            auto,
+            detail: None,
+            acquire: Acquire::App(app),
+        }
+    }
+
+    /// A person's sign-in: bare client id sessions, a refresh token kept.
+    pub const fn person(name: &'static str, auto: Auto, sign_in: SignIn) -> Source {
+        Source {
+            name,
+            identity: Identity::Person,
+            auto,
+            detail: None,
+            acquire: Acquire::Person(sign_in),
+        }
+    }
+
+    /// This source with its tokens cached under `identity`.
+    pub const fn keyed(self, identity: Identity) -> Source {
+        Source { identity, ..self }
+    }
+
+    /// This source with what `flow = <name>` uses here added to its reason.
+    pub const fn detailed(self, detail: fn() -> String) -> Source {
+        Source {
+            detail: Some(detail),
+            ..self
+        }
+    }
+
     /// Its `flow` value (`client-secret`, ...), also the `source` a session file records.
     pub const fn name(&self) -> &'static str {
         self.name
@@ -241,6 +281,65 @@ impl<'a> Ctx<'a> {
 pub trait AppSource {
     /// Fetches an access token.
     fn acquire(&self, ctx: &Ctx<'_>, tenant: &str, scope: &str) -> Result<TokenResponse>;
+}
+
+/// `client_assertion_type` of a JWT client assertion (RFC 7523).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How an application proves itself in a `client_credentials` request.
+pub enum ClientAuth<'a> {
+    /// Its client secret.
+    Secret(&'a Secret<String>),
+    /// A signed JWT ([`JWT_BEARER`]): the certificate's, or a federated token.
+    Assertion(&'a str),
+}
+
+/// The form of an application's `client_credentials` token request.
+pub fn client_credentials(
+    client_id: &str,
+    auth: ClientAuth<'_>,
+    scope: &str,
+) -> Vec<(String, String)> {
+    let mut form = vec![
+        ("grant_type".into(), "client_credentials".into()),
+        ("client_id".into(), client_id.to_string()),
+    ];
+    match auth {
+        ClientAuth::Secret(s) => form.push(("client_secret".into(), s.expose().clone())),
+        ClientAuth::Assertion(a) => {
+            form.push(("client_assertion_type".into(), JWT_BEARER.into()));
+            form.push(("client_assertion".into(), a.to_string()));
+        }
+    }
+    form.push(("scope".into(), scope.to_string()));
+    form
+}
+
+/// A setting `flow` needs: its value, or exit 2 naming where to set it.
+pub fn required<'a, T: ?Sized>(
+    value: Option<&'a T>,
+    profile: &Profile,
+    flow: &str,
+    what: &str,
+    set_in: &str,
+) -> Result<&'a T> {
+    value.ok_or_else(|| {
+        Error::Config(format!(
+            "profile '{}' uses {flow} but no {what} is set ({set_in})",
+            profile.name
+        ))
+    })
+}
+
+/// The application's client id for `flow` (a secret or a certificate belongs
+/// to an application, never to the default public client): exit 2 without one.
+pub fn application_client_id<'p>(profile: &'p Profile, flow: &str) -> Result<&'p str> {
+    if profile.client_id == crate::config::DEFAULT_CLIENT_ID {
+        return Err(Error::Config(format!(
+            "the {flow} flow needs the application's client id (AZURE_CLIENT_ID or client_id)"
+        )));
+    }
+    Ok(&profile.client_id)
 }
 
 /// Picks the source of `profile`, with the reason (for `entra-cred status`).

@@ -200,6 +200,16 @@ impl TokenSlot<'_> {
             .filter(|s| same_identity(s.source.as_deref(), self.source)))
     }
 
+    /// A person's token for `req`: the refresh token, or a sign-in.
+    fn fetch_user(
+        &self,
+        session: &Session,
+        req: &TokenRequest,
+    ) -> Result<(TokenResponse, Account)> {
+        let (b, p) = (self.broker, self.profile);
+        b.fetch_user(p, self.source, &self.key, session, &self.tenant, req)
+    }
+
     fn token(&self, t: &CachedToken, s: &Session, from_cache: bool) -> Token {
         Token {
             access_token: t.access_token.clone(),
@@ -273,14 +283,7 @@ impl Slot for TokenSlot<'_> {
                     (r, acct, self.scope.clone())
                 }
                 None => {
-                    let (r, a) = b.fetch_user(
-                        self.profile,
-                        self.source,
-                        &self.key,
-                        &session,
-                        &self.tenant,
-                        &self.req,
-                    )?;
+                    let (r, a) = self.fetch_user(&session, &self.req)?;
                     (r, a, self.scope.clone())
                 }
             },
@@ -292,14 +295,7 @@ impl Slot for TokenSlot<'_> {
                     scope: self.profile.cloud.arm_scope().to_string(),
                     ..self.req.clone()
                 };
-                let (r, a) = b.fetch_user(
-                    self.profile,
-                    self.source,
-                    &self.key,
-                    &session,
-                    &self.tenant,
-                    &oidc,
-                )?;
+                let (r, a) = self.fetch_user(&session, &oidc)?;
                 if r.id_token.is_none() {
                     return Err(Error::Other(
                         "Entra ID answered without an ID token (is `openid` allowed for this application?)"

@@ -11,6 +11,7 @@
 //! `az` missing, or not signed in (its stderr says `az login`), is exit 3 with
 //! the hint to run `az login`.
 
+use super::refusal::detail;
 use super::{AppSource, Auto, Ctx, Identity, Source};
 use crate::entra::TokenResponse;
 use crate::error::{one_line, Error, Result};
@@ -229,21 +230,13 @@ impl AppSource for AzureCli {
             if ran.stderr.contains("az login") {
                 return Err(Error::InteractionRequired(format!(
                     "the Azure CLI is not signed in{}: run `az login`",
-                    if why.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({why})")
-                    }
+                    detail(" (", &why, ")")
                 )));
             }
             return Err(Error::Other(format!(
                 "az account get-access-token failed ({}){}",
                 ran.status,
-                if why.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {why}")
-                }
+                detail(": ", &why, "")
             )));
         }
         parse_output(&ran.stdout, &system_offset)

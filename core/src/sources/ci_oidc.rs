@@ -16,9 +16,6 @@ use crate::http::{redact_url, Response};
 use crate::secret::Secret;
 use serde_json::Value;
 
-/// Longest server message quoted in an error line.
-const MAX_MESSAGE: usize = 200;
-
 /// A CI federation source: where its job's OIDC token comes from, and where
 /// its client and tenant ids are set (for messages). Each request fetches a
 /// new OIDC token and exchanges it ([`exchange`]).
@@ -127,26 +124,13 @@ pub fn refusal_message(body: &str) -> String {
         None if body.trim_start().starts_with('<') => String::new(),
         None => body.to_string(),
     };
-    let m = one_line(&text);
-    if m.chars().count() > MAX_MESSAGE {
-        m.chars().take(MAX_MESSAGE).collect::<String>() + "…"
-    } else {
-        m
-    }
+    super::refusal::short(&text)
 }
 
 /// One line for an OIDC endpoint that refused: `<what> at <url> answered HTTP <status>: <message><hint>`.
 pub fn refused(what: &str, shown: &str, resp: &Response, hint: &str) -> Error {
-    let m = refusal_message(&resp.body);
-    Error::Other(format!(
-        "{what} at {shown} answered HTTP {}{}{hint}",
-        resp.status,
-        if m.is_empty() {
-            String::new()
-        } else {
-            format!(": {m}")
-        }
-    ))
+    let context = format!("{what} at {shown}");
+    super::refusal::refused(&context, resp.status, &refusal_message(&resp.body), hint)
 }
 
 /// The JWT in an OIDC endpoint's answer: [`refused`] (with `hint(status)`) when the

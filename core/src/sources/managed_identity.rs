@@ -135,6 +135,26 @@ fn endpoint_url(var: &str) -> Result<url::Url> {
     Ok(u)
 }
 
+/// A `GET` token request to the local endpoint `u` for `resource` (`api-version`, `resource`,
+/// the identity's parameter if any) with the header `name: value`, and the URL to show.
+fn token_get(
+    mut u: url::Url,
+    api_version: &str,
+    resource: &str,
+    param: Option<(&'static str, String)>,
+    (name, value): (&str, &str),
+) -> (Request, String) {
+    u.query_pairs_mut()
+        .append_pair("api-version", api_version)
+        .append_pair("resource", resource);
+    if let Some((k, v)) = &param {
+        u.query_pairs_mut().append_pair(k, v);
+    }
+    let mut r = Request::get(u.to_string()).header(name, value);
+    r.allow_plain_http = true;
+    (r, crate::http::redact_url(&u))
+}
+
 impl ManagedIdentity {
     fn request(
         host: &Host,
@@ -169,23 +189,11 @@ fn failure(host: &Host, shown: &str, resp: &Response) -> Error {
                         .map(str::to_string)
                 })
                 .unwrap_or_default();
-            let mut m = one_line(&msg);
-            if m.chars().count() > 200 {
-                m = m.chars().take(200).collect::<String>() + "…";
-            }
             let hint = match (host, resp.status) {
                 (Host::AppService, 401 | 403) => " (is IDENTITY_HEADER current?)",
                 _ => "",
             };
-            Error::Other(format!(
-                "{context} answered HTTP {}{}{hint}",
-                resp.status,
-                if m.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {m}")
-                }
-            ))
+            super::refusal::refused(&context, resp.status, &msg, hint)
         }
     }
 }

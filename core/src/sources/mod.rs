@@ -29,6 +29,7 @@ pub mod device_code;
 pub mod github_actions;
 pub mod managed_identity;
 pub mod refresh_token;
+pub mod refusal;
 pub mod workload_identity;
 
 use crate::cache::{Cache, SessionKey};

@@ -175,7 +175,7 @@ impl Source {
             .iter()
             .copied()
             .find(|s| matches!(s.auto, Auto::Otherwise(_)))
-            .unwrap_or(REGISTRY[0])
+            .unwrap_or(&device_code::SOURCE)
     }
 
     /// Whether a person signs in (and a refresh token is kept).

@@ -15,22 +15,13 @@
 //! cheap (environment, configuration, one small cache file), because it runs
 //! before the cache is asked; anything slow happens in the source itself.
 //!
-//! Adding a source: its file here declaring `SOURCE` (with its `mod` line
-//! above), and its line in [`REGISTRY`] (where it stands is its place in
-//! `auto`'s order).
+//! Adding a source: its file here declaring `SOURCE`, and its line in
+//! `registry!` below (which declares the module and lists it in [`REGISTRY`];
+//! where it stands is its place in `auto`'s order).
 
-pub mod azure_cli;
-pub mod azure_pipelines;
-pub mod browser;
 pub mod ci_oidc;
-pub mod client_certificate;
-pub mod client_secret;
-pub mod device_code;
-pub mod github_actions;
-pub mod managed_identity;
 pub mod refresh_token;
 pub mod refusal;
-pub mod workload_identity;
 
 use crate::cache::{Cache, SessionKey};
 use crate::config::{Origin, Profile};
@@ -39,19 +30,29 @@ use crate::error::{Error, Result};
 use crate::http::Http;
 use crate::secret::Secret;
 
-/// Every token source, one line each. The order is `flow = auto`'s (among the
-/// sources it may pick; see [`Auto`]) and that of the `flow` names in messages.
-pub const REGISTRY: &[&Source] = &[
-    &device_code::SOURCE,
-    &browser::SOURCE,
-    &client_secret::SOURCE,
-    &client_certificate::SOURCE,
-    &workload_identity::SOURCE,
-    &github_actions::SOURCE,
-    &azure_pipelines::SOURCE,
-    &managed_identity::SOURCE,
-    &azure_cli::SOURCE,
-];
+/// Declares each source's module (`sources/<name>.rs`) and lists its `SOURCE` in [`REGISTRY`].
+macro_rules! registry {
+    ($($source:ident,)*) => {
+        $(pub mod $source;)*
+
+        /// Every token source, one line each in `registry!`. The order is
+        /// `flow = auto`'s (among the sources it may pick; see [`Auto`]) and
+        /// that of the `flow` names in messages.
+        pub const REGISTRY: &[&Source] = &[$(&$source::SOURCE),*];
+    };
+}
+
+registry! {
+    device_code,
+    browser,
+    client_secret,
+    client_certificate,
+    workload_identity,
+    github_actions,
+    azure_pipelines,
+    managed_identity,
+    azure_cli,
+}
 
 /// A token source, as its file declares it (`pub const SOURCE`; only files
 /// under `sources/` can).
@@ -571,21 +572,23 @@ mod tests {
         prefixes.sort_unstable();
         prefixes.dedup();
         assert_eq!(prefixes.len(), n);
-        // The keys that caches written by earlier versions use.
+        // The keys that caches written by earlier versions use are all still looked at, the
+        // person's first (a source added later adds its own).
         let keys: Vec<String> = session_keys(&p).into_iter().map(|k| k.client_id).collect();
-        assert_eq!(
-            keys,
-            [
-                "c1",
-                "client-secret:c1",
-                "client-certificate:c1",
-                "workload-identity:c1",
-                "github-actions:c1",
-                "azure-pipelines:c1",
-                "managed-identity:system",
-                "azure-cli"
-            ]
-        );
+        let apps = REGISTRY.iter().filter(|s| !s.is_person()).count();
+        assert_eq!(keys.len(), apps + 1, "{keys:?}");
+        assert_eq!(keys[0], "c1");
+        for k in [
+            "client-secret:c1",
+            "client-certificate:c1",
+            "workload-identity:c1",
+            "github-actions:c1",
+            "azure-pipelines:c1",
+            "managed-identity:system",
+            "azure-cli",
+        ] {
+            assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
+        }
         let mi = profile(
             "[profiles.default]\nclient_id = \"c1\"\nmanaged_identity_client_id = \"m1\"\n",
         );

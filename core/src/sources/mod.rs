@@ -494,13 +494,21 @@ mod tests {
 
     #[test]
     fn flow_names_and_the_unknown_flow_message_are_unchanged() {
-        // SPEC.md's names, in the order the message has always listed them.
+        // SPEC.md's names, in the order the message has always listed them (a source added
+        // later comes after them).
+        let spec = "auto, device-code, browser, client-secret, client-certificate, workload-identity, github-actions, azure-pipelines, managed-identity, azure-cli";
+        let names: Vec<&str> = Flow::all().map(Flow::name).collect();
+        assert!(names.join(", ").starts_with(spec), "{names:?}");
         let e = Flow::parse("nope").expect_err("unknown");
         assert_eq!(e.exit_code(), 2);
         assert_eq!(
             e.to_string(),
-            "configuration error: unknown flow 'nope' (expected one of: auto, device-code, browser, client-secret, client-certificate, workload-identity, github-actions, azure-pipelines, managed-identity, azure-cli)"
+            format!(
+                "configuration error: unknown flow 'nope' (expected one of: {})",
+                names.join(", ")
+            )
         );
+        assert_eq!(names.len(), REGISTRY.len() + 1);
     }
 
     #[test]

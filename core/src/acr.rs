@@ -20,7 +20,7 @@
 use crate::broker::{Broker, TokenRequest};
 use crate::cache::{file, Cache, StoreKind};
 use crate::config::Profile;
-use crate::engine::{self, Entry, Freshness, Slot};
+use crate::engine::{self, Entry, Slot};
 use crate::error::{one_line, Error, Result};
 use crate::http::{Request, RetryPolicy};
 use crate::protocol::docker::{Registry, ACR_USERNAME};
@@ -192,7 +192,7 @@ impl Slot for AcrSlot<'_> {
                 Ok(v) => break v,
                 // The registry refused the Entra token (revoked, or a policy changed since it
                 // was cached): one more exchange with a newly fetched one before failing.
-                Err(Error::Entra { entra, .. }) if entra.status == 401 && !req.force_refresh => {
+                Err(Error::Registry { status: 401, .. }) if !req.force_refresh => {
                     info!(
                         "registry {} refused the Entra token; fetching a new one",
                         registry.name()
@@ -201,8 +201,13 @@ impl Slot for AcrSlot<'_> {
                     token = broker.token(profile, &req)?;
                 }
                 Err(e) => {
-                    if matches!(&e, Error::Entra { entra, .. } if entra.status == 401 || entra.status == 403)
-                    {
+                    if matches!(
+                        &e,
+                        Error::Registry {
+                            status: 401 | 403,
+                            ..
+                        }
+                    ) {
                         // The next run asks Entra afresh.
                         let _ = broker.forget_token(profile, None, &scope);
                     }
@@ -280,12 +285,12 @@ pub fn get(broker: &Broker, profile: &Profile, registry: &Registry) -> Result<Ac
         registry,
         name: state_name(&profile.name, registry),
     };
-    let served = broker
+    broker
         .engine()
-        .get_or_fetch(&slot, Freshness::margin(MIN_VALIDITY))?;
-    let mut cred = served.entry.value.cred;
-    cred.from_cache = served.from_cache;
-    Ok(cred)
+        .serve(&slot, MIN_VALIDITY, |held, from_cache| AcrCredential {
+            from_cache,
+            ..held.cred
+        })
 }
 
 /// `POST <scheme>://<registry>/oauth2/exchange`: an Entra access token for an
@@ -348,24 +353,12 @@ pub fn parse_exchange(
     ))
 }
 
-/// The one-line error for a failed exchange.
+/// The error for a failed exchange ([`Error::Registry`], which words it).
 fn exchange_error(registry: &str, status: u16, body: &str) -> Error {
-    let detail = registry_error_detail(body)
-        .map(|d| format!(": {d}"))
-        .unwrap_or_default();
-    let hint = match status {
-        401 | 403 => "; check that the signed-in identity may pull from this registry (role AcrPull), or set acr_scope = \"arm\" in the profile for registries that only take Resource Manager tokens",
-        404 => "; is it an Azure Container Registry?",
-        _ => "",
-    };
-    Error::Entra {
-        context: format!("registry {registry} refused the token exchange"),
-        entra: crate::error::EntraError {
-            error: format!("HTTP {status}{detail}{hint}"),
-            code: None,
-            description: String::new(),
-            status,
-        },
+    Error::Registry {
+        registry: registry.to_string(),
+        status,
+        detail: registry_error_detail(body),
     }
 }
 
@@ -448,13 +441,7 @@ pub fn list(cache: &Cache) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// An unsigned JWT with these claims (fuzz-found expiry cases).
-    fn jwt_with(claims: &str) -> String {
-        use base64::Engine;
-        let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        format!("{}.{}.sig", e(r#"{"alg":"none"}"#), e(claims))
-    }
+    use crate::entra::testing::{fake_network, profile, unsigned_jwt as jwt_with};
 
     #[test]
     fn exchange_answers_are_read_totally() {
@@ -501,8 +488,11 @@ mod tests {
         assert!(!e.to_string().contains('\n'), "{e}");
         assert!(e.to_string().contains("UNAUTHORIZED"), "{e}");
     }
-    use crate::config::{Config, Overrides};
+    use crate::http::Response;
     use crate::protocol::docker::normalize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
 
     fn cache() -> (tempfile::TempDir, Cache) {
         let d = tempfile::tempdir().expect("tempdir");
@@ -580,19 +570,8 @@ mod tests {
 
     #[test]
     fn scopes() {
-        let cfg = Config::from_toml(
-            "[profiles.a]\nacr_scope = \"arm\"\n[profiles.b]\nacr_scope = \"https://management.azure.com/.default\"\n[profiles.c]\ncloud = \"china\"\nacr_scope = \"ARM\"\n",
-        )
-        .expect("parses");
         let p = |n: &str| {
-            cfg.profile_with_env(
-                &Overrides {
-                    profile: Some(n.into()),
-                    ..Default::default()
-                },
-                &|_| None,
-            )
-            .expect("profile")
+            profile("[profiles.a]\nacr_scope = \"arm\"\n[profiles.b]\nacr_scope = \"https://management.azure.com/.default\"\n[profiles.c]\ncloud = \"china\"\nacr_scope = \"ARM\"\n", n)
         };
         assert_eq!(scope_for(&p("a")), "https://management.azure.com/.default");
         assert_eq!(scope_for(&p("b")), "https://management.azure.com/.default");
@@ -628,12 +607,135 @@ mod tests {
             401,
             r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#,
         );
-        assert_eq!(e.exit_code(), 1);
-        let m = e.to_string();
-        assert!(
-            m.contains("r.azurecr.io") && m.contains("401") && m.contains("AcrPull"),
-            "{m}"
+        assert_eq!(
+            e,
+            Error::Registry {
+                registry: "r.azurecr.io".into(),
+                status: 401,
+                detail: Some("UNAUTHORIZED".into())
+            }
         );
-        assert!(!m.contains('\n'));
+        assert_eq!(e.exit_code(), 1);
+        // The words of the Entra-shaped error this replaced, to the letter.
+        assert_eq!(
+            e.to_string(),
+            "registry r.azurecr.io refused the token exchange: HTTP 401: UNAUTHORIZED; check that the signed-in identity may pull from this registry (role AcrPull), or set acr_scope = \"arm\" in the profile for registries that only take Resource Manager tokens"
+        );
+        assert_eq!(
+            exchange_error("r.azurecr.io", 404, "<html>").to_string(),
+            "registry r.azurecr.io refused the token exchange: HTTP 404; is it an Azure Container Registry?"
+        );
+        assert_eq!(
+            exchange_error(
+                "r.azurecr.io",
+                400,
+                "{\"errors\":[{\"message\":\"a\\nb\"}]}"
+            )
+            .to_string(),
+            "registry r.azurecr.io refused the token exchange: HTTP 400: a b"
+        );
+    }
+
+    /// A broker on a fake network whose registry answers the exchanges with
+    /// the `answers` in turn (the last one again when they run out), with
+    /// counts of the Entra tokens and the exchanges.
+    struct Registry5000 {
+        _dir: tempfile::TempDir,
+        broker: Broker,
+        tokens: Arc<AtomicUsize>,
+        exchanges: Arc<AtomicUsize>,
+    }
+
+    impl Registry5000 {
+        fn new(answers: &'static [(u16, &'static str)]) -> Registry5000 {
+            std::env::set_var("ENTRA_CRED_KEYRING", "file");
+            let (dir, c) = cache();
+            let (tokens, exchanges) =
+                (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            let n = Arc::clone(&exchanges);
+            let http = fake_network(Duration::from_secs(5), Arc::clone(&tokens), move |req| {
+                assert!(req.url.ends_with("/oauth2/exchange"), "{}", req.url);
+                let (status, body) =
+                    answers[n.fetch_add(1, Ordering::SeqCst).min(answers.len() - 1)];
+                Response {
+                    status,
+                    headers: Vec::new(),
+                    body: body.into(),
+                }
+            });
+            Registry5000 {
+                _dir: dir,
+                broker: Broker::with_http(c, http),
+                tokens,
+                exchanges,
+            }
+        }
+
+        /// `acr::get` for an application's profile.
+        fn get(&self) -> Result<AcrCredential> {
+            let reg = normalize("127.0.0.1:5000").expect("valid");
+            get(&self.broker, &crate::entra::testing::app_profile(), &reg)
+        }
+
+        /// (Entra tokens fetched, exchanges made).
+        fn counts(&self) -> (usize, usize) {
+            (
+                self.tokens.load(Ordering::SeqCst),
+                self.exchanges.load(Ordering::SeqCst),
+            )
+        }
+    }
+
+    const REFUSED: (u16, &str) = (
+        401,
+        r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad token"}]}"#,
+    );
+    const FORBIDDEN: (u16, &str) = (403, r#"{"errors":[{"code":"DENIED","message":"no pull"}]}"#);
+    /// An ACR refresh token (an unsigned JWT valid until 2100).
+    const ACR_RT: &str = "eyJhbGciOiJub25lIn0.eyJleHAiOjQxMDI0NDQ4MDB9.sig";
+    const EXCHANGED: (u16, &str) = (
+        200,
+        r#"{"refresh_token":"eyJhbGciOiJub25lIn0.eyJleHAiOjQxMDI0NDQ4MDB9.sig"}"#,
+    );
+
+    #[test]
+    fn a_registry_401_is_asked_again_once_with_a_new_entra_token() {
+        // Refused once (a revoked token): a newly fetched Entra token is exchanged.
+        let r = Registry5000::new(&[REFUSED, EXCHANGED]);
+        let cred = r.get().expect("second exchange");
+        assert_eq!(
+            (
+                cred.secret.expose().as_str(),
+                cred.expires_on,
+                cred.from_cache
+            ),
+            (ACR_RT, 4_102_444_800, false)
+        );
+        assert_eq!(
+            r.counts(),
+            (2, 2),
+            "the second Entra token was fetched anew"
+        );
+        assert!(r.get().expect("cached").from_cache);
+
+        // Refused twice: the registry's error, after asking again once.
+        let r = Registry5000::new(&[REFUSED]);
+        let e = r.get().expect_err("refused");
+        assert!(matches!(e, Error::Registry { status: 401, .. }), "{e:?}");
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().contains("UNAUTHORIZED: bad token"), "{e}");
+        assert_eq!(r.counts(), (2, 2));
+    }
+
+    #[test]
+    fn a_registry_403_is_not_asked_again_and_the_entra_token_is_forgotten() {
+        let r = Registry5000::new(&[FORBIDDEN, EXCHANGED]);
+        let e = r.get().expect_err("forbidden");
+        assert!(matches!(e, Error::Registry { status: 403, .. }), "{e:?}");
+        assert!(e.to_string().contains("AcrPull"), "{e}");
+        assert_eq!(r.counts(), (1, 1), "no second exchange");
+        // The next run asks Entra afresh: the refused token was not kept.
+        r.get().expect("exchanged");
+        assert_eq!(r.counts(), (2, 2));
     }
 }

@@ -24,7 +24,7 @@
 //! is a [`Slot`].
 
 use crate::cache::{Cache, Lock, StoreKind};
-use crate::error::{EntraError, Error, Result};
+use crate::error::{EntraError, Error, Result, StsRefusal};
 use crate::secret::Secret;
 use crate::timefmt::now;
 use crate::{debug, warn};
@@ -202,6 +202,8 @@ enum RecordedError {
     Network {
         message: String,
     },
+    /// STS could not reach Entra ID (a network failure, see [`Error::network_cause`]).
+    Sts(StsRefusal),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -255,6 +257,7 @@ impl RecordedError {
                 )
             }
             Error::Network(m) => (RecordedError::Network { message: m.clone() }, false),
+            Error::Sts(r) if e.network_cause().is_some() => (RecordedError::Sts(r.clone()), false),
             _ => return None,
         })
     }
@@ -270,6 +273,7 @@ impl RecordedError {
                 entra: entra.back(),
             },
             RecordedError::Network { message } => Error::Network(message),
+            RecordedError::Sts(r) => Error::Sts(r),
         }
     }
 }
@@ -334,6 +338,19 @@ impl<'a> Engine<'a> {
             && (0..=RECENT).contains(&age)
             && left > 0
             && left.saturating_mul(2) >= lifetime
+    }
+
+    /// [`Engine::get_or_fetch`] with a margin of `min_validity` seconds, for a
+    /// caller that wants only the credential: `cred` makes it from the slot's
+    /// value and whether that came from the cache.
+    pub fn serve<S: Slot, C>(
+        &self,
+        slot: &S,
+        min_validity: i64,
+        cred: impl FnOnce(S::Value, bool) -> C,
+    ) -> Result<C> {
+        let served = self.get_or_fetch(slot, Freshness::margin(min_validity))?;
+        Ok(cred(served.entry.value, served.from_cache))
     }
 
     /// The credential of `slot`: from the cache when `fresh` accepts it, else
@@ -463,7 +480,7 @@ impl<'a> Engine<'a> {
                     });
                     ledger.write(l);
                 }
-                if let Error::Network(m) = &e {
+                if let Some(m) = e.network_cause() {
                     let now_ = now();
                     if let Some(c) = current.filter(|c| !fresh.force && valid_for_fallback(c, now_))
                     {
@@ -619,13 +636,36 @@ mod tests {
 
     /// An unsigned JWT with this `exp`.
     fn jwt(exp: i64) -> String {
-        use base64::Engine as _;
-        let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        format!(
-            "{}.{}.sig",
-            e(r#"{"alg":"none"}"#),
-            e(&format!(r#"{{"exp":{exp}}}"#))
-        )
+        crate::entra::testing::unsigned_jwt(&format!(r#"{{"exp":{exp}}}"#))
+    }
+
+    /// The value `e` serves from `slot` to a caller with a margin of 300 s.
+    fn value_from(e: &Engine<'_>, slot: &TestSlot) -> Result<String> {
+        e.get_or_fetch(slot, Freshness::margin(300))
+            .map(|s| s.entry.value)
+    }
+
+    /// A caller with a margin of 300 s that wants a new credential.
+    const FORCED: Freshness = Freshness {
+        min_validity: 300,
+        force: true,
+        share_failures: true,
+    };
+
+    /// Twelve processes at once ask a slot whose fetch takes 300 ms and
+    /// answers `fetch` (given the fetch's number).
+    fn twelve_at_once(
+        fx: &Fixture,
+        fetch: impl Fn(usize) -> Result<(String, i64)> + Send + Sync + 'static,
+    ) -> Vec<Result<String>> {
+        let cache = fx.cache.clone();
+        let slot = Arc::new(fx.slot(move |n| {
+            std::thread::sleep(Duration::from_millis(300));
+            fetch(n)
+        }));
+        parallel(12, move || {
+            value_from(&engine(&cache, Duration::from_secs(10)), &slot)
+        })
     }
 
     /// Runs `n` threads (each its own "process": own lock file handle) at once.
@@ -666,15 +706,7 @@ mod tests {
             .expect("refetch");
         assert_eq!(c.entry.value, "v1");
         // Forced.
-        let d = e
-            .get_or_fetch(
-                &slot,
-                Freshness {
-                    force: true,
-                    ..Freshness::margin(300)
-                },
-            )
-            .expect("forced");
+        let d = e.get_or_fetch(&slot, FORCED).expect("forced");
         assert_eq!(d.entry.value, "v2");
         assert_eq!(fx.fetches(), 3);
     }
@@ -682,44 +714,20 @@ mod tests {
     #[test]
     fn waiters_use_a_new_token_shorter_than_the_margin() {
         let fx = Fixture::new();
-        let cache = fx.cache.clone();
-        let slot = Arc::new(fx.slot(|n| {
-            std::thread::sleep(Duration::from_millis(300));
-            Ok((format!("short{n}"), 200))
-        }));
-        let out = parallel(12, move || {
-            let e = engine(&cache, Duration::from_secs(10));
-            e.get_or_fetch(&*slot, Freshness::margin(300))
-                .map(|s| s.entry.value)
-        });
+        let out = twelve_at_once(&fx, |n| Ok((format!("short{n}"), 200)));
         assert_eq!(fx.fetches(), 1, "one fetch for all");
         assert!(out.iter().all(|r| r.as_deref() == Ok("short0")), "{out:?}");
         // A process that starts moments later gets it too (fetched seconds ago, most of it left).
         let later = fx.slot(|_| Ok(("again".into(), 200)));
         let e = engine(&fx.cache, Duration::from_secs(5));
-        assert_eq!(
-            e.get_or_fetch(&later, Freshness::margin(300))
-                .expect("served")
-                .entry
-                .value,
-            "short0"
-        );
+        assert_eq!(value_from(&e, &later).expect("served"), "short0");
         assert_eq!(fx.fetches(), 1);
     }
 
     #[test]
     fn waiters_get_the_same_unfixable_error_without_asking_again() {
         let fx = Fixture::new();
-        let cache = fx.cache.clone();
-        let slot = Arc::new(fx.slot(|_| {
-            std::thread::sleep(Duration::from_millis(300));
-            Err(revoked())
-        }));
-        let out = parallel(12, move || {
-            let e = engine(&cache, Duration::from_secs(10));
-            e.get_or_fetch(&*slot, Freshness::margin(300))
-                .map(|s| s.entry.value)
-        });
+        let out = twelve_at_once(&fx, |_| Err(revoked()));
         assert_eq!(fx.fetches(), 1, "the dead refresh token was tried once");
         for r in &out {
             let e = r.as_ref().expect_err("failed");
@@ -729,12 +737,7 @@ mod tests {
         // Briefly, later callers get it too; a caller that may sign in, or a forced one, asks.
         let slot = fx.slot(|_| Ok(("new".into(), 3600)));
         let e = engine(&fx.cache, Duration::from_secs(5));
-        assert_eq!(
-            e.get_or_fetch(&slot, Freshness::margin(300))
-                .expect_err("shared")
-                .exit_code(),
-            4
-        );
+        assert_eq!(value_from(&e, &slot).expect_err("shared").exit_code(), 4);
         assert_eq!(fx.fetches(), 1);
         let interactive = Freshness {
             share_failures: false,
@@ -750,13 +753,7 @@ mod tests {
         assert_eq!(fx.fetches(), 2);
         // Success cleared the record.
         slot.put("x", now() + 10, now() - 1000);
-        assert_eq!(
-            e.get_or_fetch(&slot, Freshness::margin(300))
-                .expect("asked")
-                .entry
-                .value,
-            "new"
-        );
+        assert_eq!(value_from(&e, &slot).expect("asked"), "new");
         assert_eq!(fx.fetches(), 3);
     }
 
@@ -772,21 +769,13 @@ mod tests {
         let slot = fx.slot(|_| Ok(("never".into(), 3600)));
         let t = Instant::now();
         let e = engine(&fx.cache, Duration::from_millis(400));
-        let err = e
-            .get_or_fetch(&slot, Freshness::margin(300))
-            .expect_err("gave up");
+        let err = value_from(&e, &slot).expect_err("gave up");
         assert_eq!(err.exit_code(), 5, "{err}");
         assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
         // With a cached credential still valid, that one is served instead.
         slot.put("cached", now() + 200, now() - 3000);
         let e = engine(&fx.cache, Duration::from_millis(200));
-        assert_eq!(
-            e.get_or_fetch(&slot, Freshness::margin(300))
-                .expect("stale")
-                .entry
-                .value,
-            "cached"
-        );
+        assert_eq!(value_from(&e, &slot).expect("stale"), "cached");
         assert_eq!(fx.fetches(), 0);
         drop(held);
     }
@@ -797,21 +786,47 @@ mod tests {
         let slot = fx.slot(|_| Err(Error::Network("down".into())));
         slot.put("cached", now() + 200, now() - 3000);
         let e = engine(&fx.cache, Duration::from_secs(5));
-        assert_eq!(
-            e.get_or_fetch(&slot, Freshness::margin(300))
-                .expect("stale")
-                .entry
-                .value,
-            "cached"
-        );
+        assert_eq!(value_from(&e, &slot).expect("stale"), "cached");
         // Not when it is nearly gone.
         slot.put("cached", now() + 30, now() - 3000);
-        assert_eq!(
-            e.get_or_fetch(&slot, Freshness::margin(300))
-                .expect_err("down")
-                .exit_code(),
-            5
-        );
+        assert_eq!(value_from(&e, &slot).expect_err("down").exit_code(), 5);
+    }
+
+    /// STS's refusal with `code` after three attempts.
+    fn sts(code: crate::error::StsCode) -> Error {
+        Error::Sts(crate::error::StsRefusal {
+            code,
+            message: "no answer".into(),
+            role_arn: "arn:aws:iam::1:role/r".into(),
+            id_token: false,
+            attempts: 3,
+        })
+    }
+
+    #[test]
+    fn sts_unable_to_reach_entra_is_a_network_failure() {
+        // The cached credential serves, as for any network failure.
+        let fx = Fixture::new();
+        let slot = fx.slot(|_| Err(sts(crate::error::StsCode::IdpCommunication)));
+        slot.put("cached", now() + 200, now() - 3000);
+        let e = engine(&fx.cache, Duration::from_secs(5));
+        assert_eq!(value_from(&e, &slot).expect("stale"), "cached");
+        // Without one, a process that waited for the failure gets it from the ledger, typed.
+        slot.put("cached", now() + 30, now() - 3000);
+        let err = value_from(&e, &slot).expect_err("down");
+        assert_eq!(err, sts(crate::error::StsCode::IdpCommunication));
+        assert_eq!(err.exit_code(), 5);
+        let rec = RecordedError::of(&err).expect("recorded");
+        assert!(!rec.1, "a network failure is not unfixable");
+        let json = serde_json::to_string(&rec.0).expect("json");
+        let back: RecordedError = serde_json::from_str(&json).expect("read");
+        assert_eq!(back.back(), sts(crate::error::StsCode::IdpCommunication));
+        // Other STS refusals are neither served around nor recorded.
+        let denied = sts(crate::error::StsCode::AccessDenied);
+        assert!(RecordedError::of(&denied).is_none());
+        let slot = fx.slot(move |_| Err(denied.clone()));
+        slot.put("cached", now() + 200, now() - 3000);
+        assert_eq!(value_from(&e, &slot).expect_err("denied").exit_code(), 1);
     }
 
     #[test]
@@ -821,13 +836,7 @@ mod tests {
         let e = engine(&fx.cache, Duration::from_secs(5));
         // Written under a clock two days ahead: obtained in the future, stale.
         slot.put("skewed", now() + 2 * 86400 + 3600, now() + 2 * 86400);
-        assert_eq!(
-            e.get_or_fetch(&slot, Freshness::margin(300))
-                .expect("fetched")
-                .entry
-                .value,
-            "v0"
-        );
+        assert_eq!(value_from(&e, &slot).expect("fetched"), "v0");
         // An expiry beyond the JWT's own exp is capped to it.
         let short = jwt(now() + 100);
         slot.put(&short, now() + 86400, now() - 1000);
@@ -838,15 +847,7 @@ mod tests {
         assert_eq!(got.entry.value, "v1");
         // A fetched credential that is already expired is an error.
         let expired = fx.slot(|_| Ok((jwt(now() - 10), 3600)));
-        let err = e
-            .get_or_fetch(
-                &expired,
-                Freshness {
-                    force: true,
-                    ..Freshness::margin(300)
-                },
-            )
-            .expect_err("expired");
+        let err = e.get_or_fetch(&expired, FORCED).expect_err("expired");
         assert!(err.to_string().contains("expired"), "{err}");
     }
 
@@ -877,13 +878,7 @@ mod tests {
             .expect("chmod");
         let slot = fx.slot(|_| Ok(("fresh".into(), 3600)));
         let e = engine(&fx.cache, Duration::from_secs(5));
-        assert_eq!(
-            e.get_or_fetch(&slot, Freshness::margin(300))
-                .expect("served")
-                .entry
-                .value,
-            "fresh"
-        );
+        assert_eq!(value_from(&e, &slot).expect("served"), "fresh");
         std::fs::set_permissions(fx.cache.dir(), std::fs::Permissions::from_mode(0o700))
             .expect("chmod");
     }
@@ -898,9 +893,7 @@ mod tests {
         std::fs::create_dir_all(&elsewhere).expect("mkdir");
         std::os::unix::fs::symlink(&elsewhere, fx.cache.dir().join("test")).expect("symlink");
         let e = engine(&fx.cache, Duration::from_secs(5));
-        let err = e
-            .get_or_fetch(&slot, Freshness::margin(300))
-            .expect_err("refused");
+        let err = value_from(&e, &slot).expect_err("refused");
         assert_eq!(err.exit_code(), 2, "{err}");
         assert!(err.to_string().contains("symbolic link"), "{err}");
         assert!(err
@@ -912,9 +905,7 @@ mod tests {
         std::fs::remove_file(fx.cache.dir().join("test")).expect("rm");
         std::fs::create_dir_all(fx.cache.dir().join("test")).expect("mkdir");
         std::os::unix::fs::symlink(elsewhere.join("x"), slot.path()).expect("symlink");
-        let err = e
-            .get_or_fetch(&slot, Freshness::margin(300))
-            .expect_err("refused");
+        let err = value_from(&e, &slot).expect_err("refused");
         assert_eq!(err.exit_code(), 2, "{err}");
     }
 }

@@ -235,16 +235,75 @@ impl<'a> EntraClient<'a> {
     }
 }
 
+/// Test doubles for the modules that get tokens from Entra (ACR, STS, the engine).
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use crate::config::{Config, Overrides, Profile};
+    use crate::http::{Http, Request, Response};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
 
     /// An unsigned JWT with these claims (fuzz-found expiry cases).
-    fn jwt_with(claims: &str) -> String {
+    pub(crate) fn unsigned_jwt(claims: &str) -> String {
         use base64::Engine;
         let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         format!("{}.{}.sig", e(r#"{"alg":"none"}"#), e(claims))
     }
+
+    /// Profile `name` of the configuration `toml`, the environment left out.
+    pub(crate) fn profile(toml: &str, name: &str) -> Profile {
+        let o = Overrides {
+            profile: Some(name.into()),
+            ..Overrides::default()
+        };
+        Config::from_toml(toml)
+            .expect("config")
+            .profile_with_env(&o, &|_| None)
+            .expect("profile")
+    }
+
+    /// An application's profile (client secret): its tokens need no person.
+    pub(crate) fn app_profile() -> Profile {
+        profile(
+            "[profiles.app]\ntenant = \"t1\"\nclient_id = \"c1\"\nflow = \"client-secret\"\nclient_secret = \"s\"\n",
+            "app",
+        )
+    }
+
+    /// A fake network with a call budget of `budget`: Entra's token endpoint
+    /// answers every request with a new access token `token-<n>` (counted in
+    /// `tokens`); `service` answers every other request.
+    pub(crate) fn fake_network(
+        budget: Duration,
+        tokens: Arc<AtomicUsize>,
+        service: impl Fn(&Request) -> Response + Send + Sync + 'static,
+    ) -> Http {
+        Http::with_transport(
+            budget,
+            Box::new(move |req: &Request, url: &url::Url, _left: Duration| {
+                Ok(if url.path().ends_with("/oauth2/v2.0/token") {
+                    let n = tokens.fetch_add(1, Ordering::SeqCst);
+                    Response {
+                        status: 200,
+                        headers: Vec::new(),
+                        body: format!(
+                            r#"{{"token_type":"Bearer","expires_in":3600,"access_token":"token-{n}"}}"#
+                        ),
+                    }
+                } else {
+                    service(req)
+                })
+            }),
+        )
+        .with_failure_memory(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::unsigned_jwt as jwt_with;
+    use super::*;
 
     #[test]
     fn expiry_far_outside_time_is_clamped() {

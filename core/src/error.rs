@@ -10,7 +10,12 @@
 //! | 3 | no usable login: interaction needed but not possible here |
 //! | 4 | refresh token expired or revoked (`invalid_grant`): sign in again |
 //! | 5 | network error: unreachable, timed out, or failing after retries |
+//!
+//! Where a caller decides something from an error, the error carries a typed
+//! payload for it ([`Error::Registry`], [`Error::Sts`]) instead of text to
+//! match: the message and the exit code are still made here, once.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Result with [`Error`].
@@ -77,6 +82,19 @@ pub enum Error {
     },
     /// Input from the calling program could not be understood (exit 1).
     Input(String),
+    /// A container registry refused to exchange an Entra token for its own
+    /// (exit 1). The ACR exchange asks Entra for a new token once on a 401.
+    Registry {
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// The HTTP status of its answer.
+        status: u16,
+        /// `CODE: message` from its answer, one short line, when it had one.
+        detail: Option<String>,
+    },
+    /// AWS STS refused `AssumeRoleWithWebIdentity` (exit 1; 5 when STS could
+    /// not reach Entra ID).
+    Sts(StsRefusal),
     /// Anything else (exit 1).
     Other(String),
 }
@@ -89,7 +107,24 @@ impl Error {
             Error::InteractionRequired(_) => 3,
             Error::LoginExpired { .. } => 4,
             Error::Network(_) => 5,
-            Error::Entra { .. } | Error::Input(_) | Error::Other(_) => 1,
+            Error::Sts(r) if r.code == StsCode::IdpCommunication => 5,
+            Error::Entra { .. }
+            | Error::Input(_)
+            | Error::Registry { .. }
+            | Error::Sts(_)
+            | Error::Other(_) => 1,
+        }
+    }
+
+    /// For a failure of the network (exit 5: a service could not be reached,
+    /// timed out, or kept failing), what failed: the message after
+    /// `network error: `. Such a failure may heal, so a cached credential
+    /// that is still valid serves meanwhile.
+    pub fn network_cause(&self) -> Option<String> {
+        match self {
+            Error::Network(m) => Some(m.clone()),
+            Error::Sts(r) if r.code == StsCode::IdpCommunication => Some(one_line(&r.to_string())),
+            _ => None,
         }
     }
 
@@ -153,7 +188,118 @@ impl Error {
             Error::Network(m) => write!(f, "network error: {m}"),
             Error::Entra { context, entra } => write!(f, "{context}: {entra}"),
             Error::Input(m) => write!(f, "invalid input: {m}"),
+            Error::Registry {
+                registry,
+                status,
+                detail,
+            } => {
+                write!(
+                    f,
+                    "registry {registry} refused the token exchange: HTTP {status}"
+                )?;
+                if let Some(d) = detail {
+                    write!(f, ": {d}")?;
+                }
+                f.write_str(match status {
+                    401 | 403 => "; check that the signed-in identity may pull from this registry (role AcrPull), or set acr_scope = \"arm\" in the profile for registries that only take Resource Manager tokens",
+                    404 => "; is it an Azure Container Registry?",
+                    _ => "",
+                })
+            }
+            Error::Sts(r) if r.code == StsCode::IdpCommunication => {
+                write!(f, "network error: {r}")
+            }
+            Error::Sts(r) => write!(f, "{r}"),
             Error::Other(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+/// An AWS STS error code that entra-cred acts on or explains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StsCode {
+    /// `InvalidIdentityToken`: STS does not trust the token's issuer or audience.
+    InvalidIdentityToken,
+    /// `ExpiredTokenException`: the web identity token has expired (asked
+    /// again once with a newly fetched one).
+    ExpiredToken,
+    /// `IDPRejectedClaim`: a claim fails the role's trust policy.
+    IdpRejectedClaim,
+    /// `IDPCommunicationError`: STS could not reach Entra ID (retried; then
+    /// a network failure, exit 5).
+    IdpCommunication,
+    /// `AccessDenied`: the role's trust policy does not allow the call.
+    AccessDenied,
+    /// Any other code, as STS sent it.
+    Other(String),
+}
+
+impl StsCode {
+    /// The code of an STS `<Code>` element.
+    pub fn parse(code: &str) -> StsCode {
+        match code {
+            "InvalidIdentityToken" => StsCode::InvalidIdentityToken,
+            "ExpiredTokenException" => StsCode::ExpiredToken,
+            "IDPRejectedClaim" => StsCode::IdpRejectedClaim,
+            "IDPCommunicationError" => StsCode::IdpCommunication,
+            "AccessDenied" => StsCode::AccessDenied,
+            other => StsCode::Other(other.to_string()),
+        }
+    }
+
+    /// The code as STS spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            StsCode::InvalidIdentityToken => "InvalidIdentityToken",
+            StsCode::ExpiredToken => "ExpiredTokenException",
+            StsCode::IdpRejectedClaim => "IDPRejectedClaim",
+            StsCode::IdpCommunication => "IDPCommunicationError",
+            StsCode::AccessDenied => "AccessDenied",
+            StsCode::Other(c) => c,
+        }
+    }
+}
+
+/// AWS STS's refusal of `AssumeRoleWithWebIdentity`, with what the message
+/// needs to say what to check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StsRefusal {
+    /// STS's `<Code>`.
+    pub code: StsCode,
+    /// STS's `<Message>` (may be empty).
+    pub message: String,
+    /// The role that was to be assumed.
+    pub role_arn: String,
+    /// Whether the web identity token was the user's ID token (whose audience
+    /// is the profile's client id) rather than an access token for `--scope`.
+    pub id_token: bool,
+    /// How many times STS was asked.
+    pub attempts: u32,
+}
+
+impl fmt::Display for StsRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let code = self.code.as_str();
+        let what = if self.message.is_empty() {
+            code.to_string()
+        } else {
+            format!("{code}: {}", self.message)
+        };
+        let role = &self.role_arn;
+        match self.code {
+            StsCode::InvalidIdentityToken => {
+                let audience = if self.id_token {
+                    "the profile's client id (ID tokens are issued to it)"
+                } else {
+                    "the application of --scope"
+                };
+                write!(f, "STS rejected the Entra token ({what}): the IAM OIDC provider must trust this tenant's issuer and list {audience} as an audience")
+            }
+            StsCode::ExpiredToken => write!(f, "STS says the Entra token has expired although it was just fetched ({what}): check this machine's clock"),
+            StsCode::IdpRejectedClaim => write!(f, "STS rejected a claim of the Entra token ({what}): check the conditions (aud, sub, amr) in the trust policy of {role}"),
+            StsCode::IdpCommunication => write!(f, "STS could not reach Entra ID to verify the token ({what}) after {} attempts: try again later", self.attempts),
+            StsCode::AccessDenied => write!(f, "not allowed to assume {role} ({what}): its trust policy must allow sts:AssumeRoleWithWebIdentity for this OIDC provider and token"),
+            StsCode::Other(_) => write!(f, "STS refused AssumeRoleWithWebIdentity ({what})"),
         }
     }
 }

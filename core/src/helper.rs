@@ -71,8 +71,17 @@ pub trait Helper {
     /// Which host (of which service) the request is for.
     fn target(args: &Self::Args, req: &Self::Request) -> Target;
 
-    /// Command-line values that choose or change the profile (`-p` at least).
-    fn overrides(args: &Self::Args) -> Result<Overrides>;
+    /// The `-p` flag.
+    fn profile(args: &Self::Args) -> Option<&str>;
+
+    /// Command-line values that choose or change the profile: `-p` alone unless a binary has
+    /// more (kubectl-entra's `--tenant`, `--client-id`, `--flow`).
+    fn overrides(args: &Self::Args) -> Result<Overrides> {
+        Ok(Overrides {
+            profile: Self::profile(args).map(str::to_string),
+            ..Overrides::default()
+        })
+    }
 
     /// The answer for a request the routing gave `profile` to.
     fn answer(

@@ -14,7 +14,8 @@
 //!    the user's ID token), POST `AssumeRoleWithWebIdentity` unsigned, and
 //!    keep the answer.
 //!
-//! STS errors become one line and an exit code (see `docs/aws.md`):
+//! STS errors are [`Error::Sts`] (their one line and exit code are made in
+//! `error.rs`, see `docs/aws.md`), on whose code the retries here branch:
 //! `IDPCommunicationError` is retried and then is a network error (5);
 //! `ExpiredTokenException` is retried once with a newly fetched Entra token;
 //! `InvalidIdentityToken`, `IDPRejectedClaim`, `AccessDenied` and the rest are
@@ -23,8 +24,8 @@
 use crate::broker::{Broker, Interaction, Token, TokenRequest, DEFAULT_MIN_VALIDITY};
 use crate::cache::{file, short_hash, Cache, StoreKind};
 use crate::config::{env_var, Profile};
-use crate::engine::{self, Entry, Freshness, Slot};
-use crate::error::{one_line, Error, Result};
+use crate::engine::{self, Entry, Slot};
+use crate::error::{one_line, Error, Result, StsCode, StsRefusal};
 use crate::http::{Request, RetryPolicy};
 use crate::info;
 use crate::protocol::credential_process::{session_name_from, valid_session_name};
@@ -379,12 +380,12 @@ pub fn credentials(broker: &Broker, profile: &Profile, f: &Federation) -> Result
         endpoint,
         name,
     };
-    let served = broker
+    broker
         .engine()
-        .get_or_fetch(&slot, Freshness::margin(MIN_VALIDITY))?;
-    let mut creds = served.entry.value.creds;
-    creds.from_cache = served.from_cache;
-    Ok(creds)
+        .serve(&slot, MIN_VALIDITY, |held, from_cache| AwsCredentials {
+            from_cache,
+            ..held.creds
+        })
 }
 
 fn web_identity_token(
@@ -446,15 +447,16 @@ fn fetch(broker: &Broker, profile: &Profile, f: &Federation, endpoint: &str) -> 
                 };
                 return Ok((creds, token, session_name, c.assumed_role_arn));
             }
-            Err(Refusal::Sts(e)) if e.code == "ExpiredTokenException" && !refreshed => {
+            Err(Error::Sts(r)) if r.code == StsCode::ExpiredToken && !refreshed => {
                 info!("STS says the token expired; fetching a new one");
                 refreshed = true;
                 token = web_identity_token(broker, profile, f, true)?;
             }
-            Err(Refusal::Sts(e)) if e.code == "IDPCommunicationError" => {
+            Err(Error::Sts(mut r)) if r.code == StsCode::IdpCommunication => {
                 idp_attempts += 1;
+                r.attempts = idp_attempts;
                 if idp_attempts >= IDP_ATTEMPTS {
-                    return Err(sts_error(&e, f, idp_attempts));
+                    return Err(Error::Sts(r));
                 }
                 let wait = Duration::from_secs(1 << (idp_attempts - 1));
                 let left = broker
@@ -463,7 +465,7 @@ fn fetch(broker: &Broker, profile: &Profile, f: &Federation, endpoint: &str) -> 
                     .map(|d| d.saturating_duration_since(std::time::Instant::now()));
                 if left.is_some_and(|l| l <= wait) {
                     // Waiting would overrun the call's budget (ENTRA_CRED_HTTP_TIMEOUT).
-                    return Err(sts_error(&e, f, idp_attempts));
+                    return Err(Error::Sts(r));
                 }
                 info!(
                     "STS could not reach the IdP; retrying in {} s",
@@ -471,24 +473,20 @@ fn fetch(broker: &Broker, profile: &Profile, f: &Federation, endpoint: &str) -> 
                 );
                 std::thread::sleep(wait);
             }
-            Err(Refusal::Sts(e)) => return Err(sts_error(&e, f, 1)),
-            Err(Refusal::Other(e)) => return Err(e),
+            Err(e) => return Err(e),
         }
     }
 }
 
-enum Refusal {
-    Sts(StsError),
-    Other(Error),
-}
-
+/// `AssumeRoleWithWebIdentity`: the credentials, or STS's refusal as
+/// [`Error::Sts`].
 fn assume_role(
     broker: &Broker,
     endpoint: &str,
     f: &Federation,
     session_name: &str,
     token: &Secret<String>,
-) -> std::result::Result<crate::protocol::sts_xml::StsCredentials, Refusal> {
+) -> Result<crate::protocol::sts_xml::StsCredentials> {
     let mut form = vec![
         (
             "Action".to_string(),
@@ -503,66 +501,45 @@ fn assume_role(
         form.push(("DurationSeconds".to_string(), d.to_string()));
     }
     let req = Request::post_form(endpoint, form).header("accept", "text/xml");
-    let resp = broker
-        .http()
-        .send(&req, &RetryPolicy::default())
-        .map_err(Refusal::Other)?;
+    let resp = broker.http().send(&req, &RetryPolicy::default())?;
     if resp.ok() {
         return parse_assume_role(&resp.body).map_err(|e| {
-            Refusal::Other(Error::Other(format!(
+            Error::Other(format!(
                 "STS answered AssumeRoleWithWebIdentity with something unreadable: {}",
                 one_line(&e)
-            )))
+            ))
         });
     }
     match parse_error(&resp.body) {
-        Some(e) => Err(Refusal::Sts(e)),
-        None => Err(Refusal::Other(Error::Other(format!(
+        Some(e) => Err(refusal(e, f)),
+        None => Err(Error::Other(format!(
             "STS answered AssumeRoleWithWebIdentity with HTTP {} and no STS error (is {} an STS endpoint?)",
             resp.status,
             url::Url::parse(endpoint)
                 .map(|u| crate::http::redact_url(&u))
                 .unwrap_or_default()
-        )))),
+        ))),
     }
 }
 
-/// One line (and exit code) for an STS refusal.
-fn sts_error(e: &StsError, f: &Federation, attempts: u32) -> Error {
-    let what = if e.message.is_empty() {
-        e.code.clone()
-    } else {
-        format!("{}: {}", e.code, e.message)
-    };
-    let audience = match f.token_kind {
-        TokenKind::Access => "the application of --scope",
-        TokenKind::Id => "the profile's client id (ID tokens are issued to it)",
-    };
-    match e.code.as_str() {
-        "InvalidIdentityToken" => Error::Other(format!(
-            "STS rejected the Entra token ({what}): the IAM OIDC provider must trust this tenant's issuer and list {audience} as an audience"
-        )),
-        "ExpiredTokenException" => Error::Other(format!(
-            "STS says the Entra token has expired although it was just fetched ({what}): check this machine's clock"
-        )),
-        "IDPRejectedClaim" => Error::Other(format!(
-            "STS rejected a claim of the Entra token ({what}): check the conditions (aud, sub, amr) in the trust policy of {}",
-            f.role_arn
-        )),
-        "IDPCommunicationError" => Error::Network(format!(
-            "STS could not reach Entra ID to verify the token ({what}) after {attempts} attempts: try again later"
-        )),
-        "AccessDenied" => Error::Other(format!(
-            "not allowed to assume {} ({what}): its trust policy must allow sts:AssumeRoleWithWebIdentity for this OIDC provider and token",
-            f.role_arn
-        )),
-        _ => Error::Other(format!("STS refused AssumeRoleWithWebIdentity ({what})")),
-    }
+/// STS's error answer as [`Error::Sts`], which words it (see `docs/aws.md`).
+fn refusal(e: StsError, f: &Federation) -> Error {
+    Error::Sts(StsRefusal {
+        code: StsCode::parse(&e.code),
+        message: e.message,
+        role_arn: f.role_arn.clone(),
+        id_token: f.token_kind == TokenKind::Id,
+        attempts: 1,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entra::testing::{app_profile, fake_network};
+    use crate::http::Response;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     fn fed() -> Federation {
         Federation {
@@ -635,22 +612,128 @@ mod tests {
             message: "Incorrect token audience".into(),
             request_id: None,
         };
-        let m = sts_error(&e("InvalidIdentityToken"), &fed(), 1);
+        let m = refusal(e("InvalidIdentityToken"), &fed());
         assert_eq!(m.exit_code(), 1);
-        assert!(m
-            .to_string()
-            .contains("InvalidIdentityToken: Incorrect token audience"));
         assert_eq!(
-            sts_error(&e("IDPCommunicationError"), &fed(), 3).exit_code(),
-            5
+            m.to_string(),
+            "STS rejected the Entra token (InvalidIdentityToken: Incorrect token audience): the IAM OIDC provider must trust this tenant's issuer and list the application of --scope as an audience"
         );
-        assert_eq!(sts_error(&e("AccessDenied"), &fed(), 1).exit_code(), 1);
-        assert!(sts_error(&e("AccessDenied"), &fed(), 1)
+        let mut f = fed();
+        f.token_kind = TokenKind::Id;
+        assert!(refusal(e("InvalidIdentityToken"), &f)
             .to_string()
-            .contains("arn:aws:iam::123456789012:role/entra-dev"));
+            .contains("list the profile's client id (ID tokens are issued to it) as an audience"));
+        let Error::Sts(mut idp) = refusal(e("IDPCommunicationError"), &fed()) else {
+            panic!("not an STS refusal");
+        };
+        assert_eq!(idp.code, StsCode::IdpCommunication);
+        idp.attempts = 3;
+        let idp = Error::Sts(idp);
+        assert_eq!(idp.exit_code(), 5);
+        assert_eq!(
+            idp.to_string(),
+            "network error: STS could not reach Entra ID to verify the token (IDPCommunicationError: Incorrect token audience) after 3 attempts: try again later"
+        );
+        let denied = refusal(e("AccessDenied"), &fed());
+        assert_eq!(denied.exit_code(), 1);
+        assert_eq!(
+            denied.to_string(),
+            "not allowed to assume arn:aws:iam::123456789012:role/entra-dev (AccessDenied: Incorrect token audience): its trust policy must allow sts:AssumeRoleWithWebIdentity for this OIDC provider and token"
+        );
+        assert!(refusal(e("IDPRejectedClaim"), &fed())
+            .to_string()
+            .contains("trust policy of arn:aws:iam::123456789012:role/entra-dev"));
+        assert!(refusal(e("ExpiredTokenException"), &fed())
+            .to_string()
+            .contains("check this machine's clock"));
+        let mut other = e("Throttling");
+        other.message.clear();
+        assert_eq!(
+            refusal(other, &fed()).to_string(),
+            "STS refused AssumeRoleWithWebIdentity (Throttling)"
+        );
         for c in ["IDPRejectedClaim", "ExpiredTokenException", "Throttling"] {
-            assert!(!sts_error(&e(c), &fed(), 1).to_string().contains('\n'));
+            let mut x = e(c);
+            x.message = "a\nb".into();
+            assert!(!refusal(x, &fed()).to_string().contains('\n'));
         }
+    }
+
+    /// A broker on a fake network whose STS answers with the `codes` in turn
+    /// (an error code, or `""` for credentials; the last one again when they
+    /// run out), within `budget`; counts the Entra tokens and the STS calls.
+    fn broker_with_sts(
+        c: &Cache,
+        budget: Duration,
+        codes: &'static [&'static str],
+    ) -> (Broker, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let (tokens, calls) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let n = Arc::clone(&calls);
+        let http = fake_network(budget, Arc::clone(&tokens), move |_req| {
+            let code = codes[n.fetch_add(1, Ordering::SeqCst).min(codes.len() - 1)];
+            let (status, body) = if code.is_empty() {
+                (200, "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>sk</SecretAccessKey><SessionToken>st</SessionToken><Expiration>2100-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>".to_string())
+            } else {
+                (400, format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>m</Message></Error></ErrorResponse>"))
+            };
+            Response {
+                status,
+                headers: Vec::new(),
+                body,
+            }
+        });
+        (Broker::with_http(c.clone(), http), tokens, calls)
+    }
+
+    const STS: &str = "http://127.0.0.1:9/";
+
+    #[test]
+    fn retries_branch_on_the_sts_code() {
+        std::env::set_var("ENTRA_CRED_KEYRING", "file");
+        let app = app_profile();
+        let d = tempfile::tempdir().expect("tempdir");
+        let c = Cache::at(d.path().join("cache"));
+        let five = Duration::from_secs(5);
+
+        // ExpiredTokenException: once more with a newly fetched token.
+        let (b, tokens, calls) = broker_with_sts(&c, five, &["ExpiredTokenException", ""]);
+        let (creds, ..) = fetch(&b, &app, &fed(), STS).expect("second call");
+        assert_eq!(creds.access_key_id, "ASIAX");
+        assert_eq!(
+            (tokens.load(Ordering::SeqCst), calls.load(Ordering::SeqCst)),
+            (2, 2)
+        );
+
+        // ... and only once.
+        let (b, _, calls) = broker_with_sts(&c, five, &["ExpiredTokenException"]);
+        let e = fetch(&b, &app, &fed(), STS).expect_err("expired twice");
+        assert!(
+            matches!(&e, Error::Sts(r) if r.code == StsCode::ExpiredToken),
+            "{e:?}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        // AccessDenied: at once.
+        let (b, _, calls) = broker_with_sts(&c, five, &["AccessDenied", ""]);
+        let e = fetch(&b, &app, &fed(), STS).expect_err("denied");
+        assert!(
+            matches!(&e, Error::Sts(r) if r.code == StsCode::AccessDenied),
+            "{e:?}"
+        );
+        assert_eq!((calls.load(Ordering::SeqCst), e.exit_code()), (1, 1));
+
+        // IDPCommunicationError: retried after 1 s, 2 s, ... while the budget lasts.
+        let (b, _, calls) = broker_with_sts(&c, five, &["IDPCommunicationError", ""]);
+        fetch(&b, &app, &fed(), STS).expect("healed");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let (b, _, calls) =
+            broker_with_sts(&c, Duration::from_millis(1500), &["IDPCommunicationError"]);
+        let e = fetch(&b, &app, &fed(), STS).expect_err("unreachable");
+        assert!(
+            matches!(&e, Error::Sts(r) if r.code == StsCode::IdpCommunication && r.attempts == 2),
+            "{e:?}"
+        );
+        assert_eq!((calls.load(Ordering::SeqCst), e.exit_code()), (2, 5));
     }
 
     #[test]

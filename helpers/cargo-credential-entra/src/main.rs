@@ -5,7 +5,7 @@ use cargo_credential::{Action, CacheControl, Credential, CredentialResponse, Reg
 use clap::Parser;
 use entra_cred_core::artifacts::{self, DEVOPS_SCOPE};
 use entra_cred_core::broker::{login_hint, TokenRequest};
-use entra_cred_core::config::{Overrides, Profile};
+use entra_cred_core::config::Profile;
 use entra_cred_core::error::one_line;
 use entra_cred_core::helper::{self, Helper, Step, Target};
 use entra_cred_core::hosts::Service;
@@ -70,11 +70,8 @@ impl Helper for Cargo {
         }
     }
 
-    fn overrides(args: &Args) -> Result<Overrides> {
-        Ok(Overrides {
-            profile: args.profile.clone(),
-            ..Overrides::default()
-        })
+    fn profile(args: &Args) -> Option<&str> {
+        args.profile.as_deref()
     }
 
     fn answer(_: &Args, req: &Request, profile: &Profile, broker: &Broker) -> Result<Answer> {

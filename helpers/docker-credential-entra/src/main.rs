@@ -9,7 +9,7 @@ use clap::Parser;
 use entra_cred_core::acr;
 use entra_cred_core::cache::Cache;
 use entra_cred_core::cli;
-use entra_cred_core::config::{Overrides, Profile};
+use entra_cred_core::config::Profile;
 use entra_cred_core::error::one_line;
 use entra_cred_core::helper::{self, Helper, Reply, Step, Target};
 use entra_cred_core::hosts::Service;
@@ -104,11 +104,8 @@ impl Helper for Docker {
         }
     }
 
-    fn overrides(args: &Args) -> Result<Overrides> {
-        Ok(Overrides {
-            profile: args.profile.clone(),
-            ..Overrides::default()
-        })
+    fn profile(args: &Args) -> Option<&str> {
+        args.profile.as_deref()
     }
 
     fn answer(_: &Args, req: &Request, profile: &Profile, broker: &Broker) -> Result<Reply> {

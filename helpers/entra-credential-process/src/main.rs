@@ -8,7 +8,7 @@
 
 use clap::{Parser, ValueEnum};
 use entra_cred_core::broker::{Interaction, TokenRequest};
-use entra_cred_core::config::{Overrides, Profile};
+use entra_cred_core::config::Profile;
 use entra_cred_core::helper::{self, Helper, Reply, Step, Target};
 use entra_cred_core::protocol::credential_process::{render, render_token};
 use entra_cred_core::sts::{self, Federation, TokenKind, MIN_VALIDITY};
@@ -85,11 +85,8 @@ impl Helper for CredentialProcess {
         Target::Any
     }
 
-    fn overrides(args: &Args) -> Result<Overrides> {
-        Ok(Overrides {
-            profile: args.profile.clone(),
-            ..Overrides::default()
-        })
+    fn profile(args: &Args) -> Option<&str> {
+        args.profile.as_deref()
     }
 
     fn answer(

@@ -6,7 +6,7 @@ use clap::Parser;
 use entra_cred_core::azure_repos::{self, Discovery, DEVOPS_SCOPE};
 use entra_cred_core::broker::{Interaction, TokenRequest};
 use entra_cred_core::cae;
-use entra_cred_core::config::{env_var, Overrides, Profile};
+use entra_cred_core::config::{env_var, Profile};
 use entra_cred_core::helper::{self, Helper, Reply, Step, Target};
 use entra_cred_core::hosts::Service;
 use entra_cred_core::protocol::git::{self, GitRequest};
@@ -87,11 +87,8 @@ impl Helper for Git {
         Target::Host(Service::AzureRepos, host.to_string())
     }
 
-    fn overrides(args: &Args) -> Result<Overrides> {
-        Ok(Overrides {
-            profile: args.profile.clone(),
-            ..Overrides::default()
-        })
+    fn profile(args: &Args) -> Option<&str> {
+        args.profile.as_deref()
     }
 
     fn answer(

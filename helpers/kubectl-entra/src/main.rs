@@ -105,9 +105,13 @@ impl Helper for Kubectl {
         Target::Any
     }
 
+    fn profile(args: &Args) -> Option<&str> {
+        args.profile.as_deref()
+    }
+
     fn overrides(args: &Args) -> Result<Overrides> {
         Ok(Overrides {
-            profile: args.profile.clone(),
+            profile: Self::profile(args).map(str::to_string),
             tenant: args.tenant.clone(),
             client_id: args.client_id.clone(),
             flow: flow(args)?,

@@ -479,7 +479,7 @@ fn network_checks(authority: &str, proxy: Option<&(&'static str, String)>) -> Ve
                     } else {
                         format!(
                             "{} {} {}",
-                            entra_cred_core::timefmt::human_remaining(offset.abs()),
+                            shown_offset(offset.abs()),
                             if offset > 0 { "ahead of" } else { "behind" },
                             ""
                         )
@@ -524,6 +524,24 @@ fn network_checks(authority: &str, proxy: Option<&(&'static str, String)>) -> Ve
     checks
 }
 
+/// An offset as shown: a `Date` header has whole seconds and the round trip adds its own
+/// half, so from a minute on the offset is rounded to whole minutes ("about 5m"): a clock
+/// 300 s off measures 299 to 301 s, and "4m 59s" would claim a precision the check lacks.
+fn shown_offset(abs: i64) -> String {
+    if abs < 60 {
+        return entra_cred_core::timefmt::human_remaining(abs);
+    }
+    let minutes = (abs + 30) / 60;
+    if minutes < 60 {
+        format!("about {minutes}m")
+    } else {
+        format!(
+            "about {}",
+            entra_cred_core::timefmt::human_remaining(minutes * 60)
+        )
+    }
+}
+
 fn clock_fix() -> String {
     if cfg!(target_os = "macos") {
         "sudo sntp -sS time.apple.com".into()
@@ -537,6 +555,15 @@ fn clock_fix() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_a_second_either_side_of_five_minutes_read_the_same() {
+        for secs in [299, 300, 301] {
+            assert_eq!(shown_offset(secs), "about 5m", "{secs}");
+        }
+        assert_eq!(shown_offset(59), "59s");
+        assert_eq!(shown_offset(7200), "about 2h 0m");
+    }
 
     #[test]
     fn urls() {

@@ -83,13 +83,7 @@ pub struct Check {
 impl Check {
     /// A check that passed.
     pub fn ok(tool: &'static str, name: impl Into<String>, detail: impl Into<String>) -> Check {
-        Check {
-            tool,
-            name: name.into(),
-            status: Status::Ok,
-            detail: detail.into(),
-            fix: None,
-        }
+        Check::new(tool, name.into(), Status::Ok, detail.into(), None)
     }
 
     /// A warning with an optional fix.
@@ -99,13 +93,7 @@ impl Check {
         detail: impl Into<String>,
         fix: Option<String>,
     ) -> Check {
-        Check {
-            tool,
-            name: name.into(),
-            status: Status::Warn,
-            detail: detail.into(),
-            fix,
-        }
+        Check::new(tool, name.into(), Status::Warn, detail.into(), fix)
     }
 
     /// A failure with its fix.
@@ -115,11 +103,21 @@ impl Check {
         detail: impl Into<String>,
         fix: Option<String>,
     ) -> Check {
+        Check::new(tool, name.into(), Status::Fail, detail.into(), fix)
+    }
+
+    fn new(
+        tool: &'static str,
+        name: String,
+        status: Status,
+        detail: String,
+        fix: Option<String>,
+    ) -> Check {
         Check {
             tool,
-            name: name.into(),
-            status: Status::Fail,
-            detail: detail.into(),
+            name,
+            status,
+            detail,
             fix,
         }
     }

@@ -14,7 +14,7 @@
 //! section is replaced, a missing section is appended. A file that Python's `configparser`
 //! (botocore) would refuse is refused too.
 
-use super::{report, Outcome};
+use super::{ConfigFile, Outcome};
 use entra_cred_core::error::one_line;
 use entra_cred_core::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -438,21 +438,8 @@ fn has_static_credentials(aws_profile: &str) -> Option<PathBuf> {
 
 /// `setup aws --remove`.
 fn run_remove(args: &Args) -> Result<()> {
-    let path = config_path()?;
-    let target = super::write_target(&path);
-    let old = super::read_text(&target)?;
-    let (new, sections) = remove(
-        &target,
-        old.as_deref().unwrap_or(""),
-        args.aws_profile.as_deref(),
-    )?;
-    let outcome = super::apply(
-        &target,
-        old.as_deref(),
-        &new,
-        args.dry_run,
-        super::NEW_FILE_MODE,
-    )?;
+    let file = ConfigFile::read(config_path()?)?;
+    let (new, sections) = remove(&file.target, file.old_text(), args.aws_profile.as_deref())?;
     let what = if sections.is_empty() {
         "no credential_process runs entra-credential-process".to_string()
     } else {
@@ -461,7 +448,7 @@ fn run_remove(args: &Args) -> Result<()> {
             sections.join("], [")
         )
     };
-    super::report_removed(outcome, &path, &what);
+    file.apply_removal(&new, args.dry_run, &what)?;
     Ok(())
 }
 
@@ -481,27 +468,18 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
     }
     let program = super::sibling_binary("entra-credential-process");
     let value = command_line(program.as_deref(), args, profile);
-    let path = config_path()?;
-    let target = super::write_target(&path);
-    let old = super::read_text(&target)?;
-    let edited = edit(&target, old.as_deref().unwrap_or(""), &aws_profile, &value)?;
-    let outcome = super::apply(
-        &target,
-        old.as_deref(),
-        &edited.text,
-        args.dry_run,
-        super::NEW_FILE_MODE,
-    )?;
+    let file = ConfigFile::read(config_path()?)?;
+    let edited = edit(&file.target, file.old_text(), &aws_profile, &value)?;
     let section = if aws_profile == "default" {
         "[default]".to_string()
     } else {
         format!("[profile {aws_profile}]")
     };
-    report(
-        outcome,
-        &path,
+    let outcome = file.apply(
+        &edited.text,
+        args.dry_run,
         &format!("{section} gets its credentials from entra-credential-process"),
-    );
+    )?;
     if program.is_none() {
         eprintln!(
             "note: entra-credential-process is not installed next to entra-cred; AWS tools will look for it on PATH"

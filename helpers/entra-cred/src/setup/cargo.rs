@@ -14,7 +14,7 @@
 //! `--registry N` the registry's `credential-provider` when it is ours, and the registry when
 //! only the `index` given with `--index` is left. Remove right after setup restores the file.
 
-use super::{report, Outcome};
+use super::{report, ConfigFile, Outcome};
 use entra_cred_core::{Error, Result};
 use std::path::{Path, PathBuf};
 use toml_edit::{Array, DocumentMut, Item, Table, Value};
@@ -192,22 +192,23 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
     if !args.remove {
         super::check_profile(profile)?;
     }
-    let path = config_path()?;
-    let target = super::write_target(&path);
-    let old = super::read_text(&target)?;
-    let new = edit(&target, old.as_deref(), args, profile)?;
-    if args.remove && old.is_none() {
-        report(Outcome::Unchanged, &path, "no cargo-credential-entra in it");
+    let file = ConfigFile::read(config_path()?)?;
+    let new = edit(&file.target, file.old.as_deref(), args, profile)?;
+    if args.remove && file.old.is_none() {
+        report(
+            Outcome::Unchanged,
+            &file.path,
+            "no cargo-credential-entra in it",
+        );
         return Ok(());
     }
-    let outcome = super::apply(&target, old.as_deref(), &new, args.dry_run, 0o600)?;
     let what = match (&args.registry, args.remove) {
         (None, false) => "cargo asks cargo-credential-entra first for every registry (others fall through to cargo:token)".to_string(),
         (Some(n), false) => format!("cargo uses cargo-credential-entra for registry '{n}'"),
         (None, true) => "cargo-credential-entra removed from registry.global-credential-providers".to_string(),
         (Some(n), true) => format!("cargo-credential-entra removed from registry '{n}'"),
     };
-    report(outcome, &path, &what);
+    file.apply(&new, args.dry_run, &what)?;
     Ok(())
 }
 

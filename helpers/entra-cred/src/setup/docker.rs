@@ -10,7 +10,7 @@
 //! profile whose `acr_hosts` lists it, else `ENTRA_CRED_PROFILE`, else `default`. With `-p P`,
 //! setup checks that and says what to add to the profile when P would not be chosen.
 
-use super::{report, Outcome};
+use super::{ConfigFile, Outcome};
 use entra_cred_core::config::{split_hosts, HostKind};
 use entra_cred_core::error::one_line;
 use entra_cred_core::{Error, Result};
@@ -448,18 +448,9 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
             registries.push(r);
         }
     }
-    let path = config_path()?;
-    let target = super::write_target(&path);
-    let old = super::read_text(&target)?;
+    let file = ConfigFile::read(config_path()?)?;
     if args.remove {
-        let (new, removed) = remove(&target, old.as_deref().unwrap_or(""), &registries)?;
-        let outcome = super::apply(
-            &target,
-            old.as_deref(),
-            &new,
-            args.dry_run,
-            super::NEW_FILE_MODE,
-        )?;
+        let (new, removed) = remove(&file.target, file.old_text(), &registries)?;
         let what = if removed.is_empty() {
             "no credHelpers entry names entra".to_string()
         } else {
@@ -468,25 +459,18 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
                 removed.join(", ")
             )
         };
-        super::report_removed(outcome, &path, &what);
+        file.apply_removal(&new, args.dry_run, &what)?;
         return Ok(());
     }
-    let (new, replaced) = edit(&target, old.as_deref(), &registries)?;
-    let outcome = super::apply(
-        &target,
-        old.as_deref(),
+    let (new, replaced) = edit(&file.target, file.old.as_deref(), &registries)?;
+    let outcome = file.apply(
         &new,
         args.dry_run,
-        super::NEW_FILE_MODE,
-    )?;
-    report(
-        outcome,
-        &path,
         &format!(
             "docker uses docker-credential-entra for {}",
             registries.join(", ")
         ),
-    );
+    )?;
     if outcome != Outcome::Unchanged {
         for (r, h) in &replaced {
             eprintln!("note: {r} used the helper '{h}' before");
@@ -544,6 +528,7 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::random_texts;
     use super::*;
 
     #[test]
@@ -610,20 +595,10 @@ mod tests {
     /// A small deterministic fuzz: JSON-ish texts never make the editor panic.
     #[test]
     fn random_texts_do_not_panic() {
-        let alphabet: Vec<char> = "{}[]\",:\\ \n\tacredHlps0é".chars().collect();
         let p = Path::new("c");
         let regs = ["a.azurecr.io".to_string()];
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        for _ in 0..5_000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let len = (seed >> 58) as usize;
-            let mut text = String::new();
-            for k in 0..len {
-                let r = seed.rotate_left(k as u32 * 7) as usize;
-                text.push(alphabet[r % alphabet.len()]);
-            }
+        let alphabet = "{}[]\",:\\ \n\tacredHlps0é";
+        for (seed, mut text) in random_texts(alphabet, 0x2545_f491_4f6c_dd1d, 5_000) {
             if seed.is_multiple_of(2) {
                 text = format!("{{\"credHelpers\": {{{text}}}}}");
             }

@@ -22,7 +22,7 @@
 //! file anywhere; git itself checks the result (reading it on stdin) before the file is
 //! replaced, with a temporary file beside it. `--remove` takes out exactly those lines.
 
-use super::{gitconfig, report, Outcome};
+use super::{gitconfig, ConfigFile, Outcome};
 use entra_cred_core::config::{is_loopback_host, split_hosts, HostKind};
 use entra_cred_core::hostport::bare_host;
 use entra_cred_core::{Error, Result};
@@ -407,16 +407,13 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
     let wires = wires(&args.hosts)?;
     let helper_path = super::sibling_binary("git-credential-entra");
     let helper = helper_value(helper_path.as_deref(), profile);
-    let path = global_config_path()?;
-    let target = super::write_target(&path);
-
-    let old = super::read_text(&target)?;
-    let old_text = old.as_deref().unwrap_or("");
+    let file = ConfigFile::read(global_config_path()?)?;
+    let old_text = file.old_text();
     // Refuse a file git itself cannot read, before anything else.
-    list(&target, old_text)?;
+    list(&file.target, old_text)?;
     let (new, replaced) = add(old_text, &wires, &helper);
     let want = ["".to_string(), helper.clone()];
-    verify(&target, old_text, &new, |after| {
+    verify(&file.target, old_text, &new, |after| {
         wires.iter().all(|w| {
             let prefix = format!("credential.{}.", w.url);
             let helpers: Vec<&str> = after
@@ -438,14 +435,7 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
         profile.map(|p| format!(" -p {p}")).unwrap_or_default(),
         urls.join(", ")
     );
-    let outcome = super::apply(
-        &target,
-        old.as_deref(),
-        &new,
-        args.dry_run,
-        super::NEW_FILE_MODE,
-    )?;
-    report(outcome, &path, &what);
+    let outcome = file.apply(&new, args.dry_run, &what)?;
 
     if outcome != Outcome::Unchanged {
         for r in &replaced {
@@ -489,15 +479,13 @@ pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
 /// `setup git --remove`: takes git-credential-entra out of every `[credential "<url>"]`
 /// section of the global config (whatever `--host` it was set up with).
 fn run_remove(args: &Args) -> Result<()> {
-    let path = global_config_path()?;
-    let target = super::write_target(&path);
-    let old = super::read_text(&target)?;
-    let old_text = old.as_deref().unwrap_or("");
-    if old.is_some() {
-        list(&target, old_text)?;
+    let file = ConfigFile::read(global_config_path()?)?;
+    let old_text = file.old_text();
+    if file.old.is_some() {
+        list(&file.target, old_text)?;
     }
     let (new, urls) = remove(old_text);
-    verify(&target, old_text, &new, |after| {
+    verify(&file.target, old_text, &new, |after| {
         !after
             .iter()
             .filter(|l| owned_key(l))
@@ -512,14 +500,7 @@ fn run_remove(args: &Args) -> Result<()> {
             urls.join(", ")
         )
     };
-    let outcome = super::apply(
-        &target,
-        old.as_deref(),
-        &new,
-        args.dry_run,
-        super::NEW_FILE_MODE,
-    )?;
-    super::report_removed(outcome, &path, &what);
+    file.apply_removal(&new, args.dry_run, &what)?;
     Ok(())
 }
 
@@ -533,6 +514,7 @@ pub fn config_path_shown(config: &entra_cred_core::config::Config) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::random_texts;
     use super::*;
 
     #[test]
@@ -621,19 +603,9 @@ mod tests {
     /// the editor panic, and add/remove keep working on whatever they produce.
     #[test]
     fn random_texts_do_not_panic() {
-        let alphabet: Vec<char> = "[]\"\\ \t\n\r=#;credntialhpu.:/-xé".chars().collect();
         let w = wires(&[]).unwrap();
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..5_000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let len = (seed >> 58) as usize;
-            let mut text = String::new();
-            for k in 0..len {
-                let r = seed.rotate_left(k as u32 * 7) as usize;
-                text.push(alphabet[r % alphabet.len()]);
-            }
+        let alphabet = "[]\"\\ \t\n\r=#;credntialhpu.:/-xé";
+        for (seed, mut text) in random_texts(alphabet, 0x9e37_79b9_7f4a_7c15, 5_000) {
             if seed.is_multiple_of(3) {
                 text = format!("[credential \"https://dev.azure.com\"]\n{text}");
             }

@@ -14,7 +14,7 @@
 //! `--remove` (git, docker, aws; the shape for any setup that edits a file): the tool's module
 //! has a pure `remove(old text) -> new text` that takes out exactly what its `add` writes (so
 //! that setup then `--remove` gives the original bytes back, and a second `--remove` finds
-//! nothing), then calls [`apply`] and [`report_removed`] as setup calls [`apply`] and [`report`].
+//! nothing), then ends with [`ConfigFile::apply_removal`] as setup ends with [`ConfigFile::apply`].
 
 pub mod aws;
 pub mod cargo;
@@ -23,6 +23,8 @@ pub mod docker;
 pub mod git;
 pub mod gitconfig;
 pub mod kubectl;
+#[cfg(test)]
+mod test_support;
 
 use clap::Subcommand;
 use entra_cred_core::{Error, Result};
@@ -215,11 +217,7 @@ pub fn report(outcome: Outcome, path: &Path, what: &str) {
             "{} is already set up ({what}): nothing changed.",
             path.display()
         ),
-        Outcome::WouldChange => eprintln!(
-            "dry run: {} would be changed as shown above ({what}); nothing was written.",
-            path.display()
-        ),
-        Outcome::Changed => eprintln!("Updated {}: {what}.", path.display()),
+        changed => report_change(changed, path, what),
     }
 }
 
@@ -230,11 +228,76 @@ pub fn report_removed(outcome: Outcome, path: &Path, what: &str) {
             "{}: nothing to remove ({what}): nothing changed.",
             path.display()
         ),
-        Outcome::WouldChange => eprintln!(
+        changed => report_change(changed, path, what),
+    }
+}
+
+/// The closing message of a change, the same for setup and `--remove`.
+fn report_change(outcome: Outcome, path: &Path, what: &str) {
+    if outcome == Outcome::WouldChange {
+        eprintln!(
             "dry run: {} would be changed as shown above ({what}); nothing was written.",
             path.display()
-        ),
-        Outcome::Changed => eprintln!("Updated {}: {what}.", path.display()),
+        );
+    } else {
+        eprintln!("Updated {}: {what}.", path.display());
+    }
+}
+
+/// A tool's configuration file as a setup found it: every setup that edits a file reads it
+/// with [`ConfigFile::read`], computes the new text from [`ConfigFile::old_text`], then ends
+/// with [`ConfigFile::apply`] (or [`ConfigFile::apply_removal`] for `--remove`).
+pub struct ConfigFile {
+    /// The path as named (the one the closing message shows).
+    pub path: PathBuf,
+    /// Where it is read and written: [`write_target`] of `path`.
+    pub target: PathBuf,
+    /// Its text before the change; `None` when it does not exist.
+    pub old: Option<String>,
+}
+
+impl ConfigFile {
+    /// Reads `path` at its [`write_target`] ([`read_text`]: a missing file has no text, one
+    /// that is not UTF-8 is refused).
+    pub fn read(path: PathBuf) -> Result<ConfigFile> {
+        let target = write_target(&path);
+        let old = read_text(&target)?;
+        Ok(ConfigFile { path, target, old })
+    }
+
+    /// The text before the change (empty when the file does not exist).
+    pub fn old_text(&self) -> &str {
+        self.old.as_deref().unwrap_or("")
+    }
+
+    /// [`apply`]s `new` (a new file gets [`NEW_FILE_MODE`]) and [`report`]s `what` the file
+    /// now does.
+    pub fn apply(&self, new: &str, dry_run: bool, what: &str) -> Result<Outcome> {
+        self.apply_then(new, dry_run, what, report)
+    }
+
+    /// [`apply`]s the text a `--remove` made and reports `what` was taken out
+    /// ([`report_removed`]).
+    pub fn apply_removal(&self, new: &str, dry_run: bool, what: &str) -> Result<Outcome> {
+        self.apply_then(new, dry_run, what, report_removed)
+    }
+
+    fn apply_then(
+        &self,
+        new: &str,
+        dry_run: bool,
+        what: &str,
+        say: fn(Outcome, &Path, &str),
+    ) -> Result<Outcome> {
+        let outcome = apply(
+            &self.target,
+            self.old.as_deref(),
+            new,
+            dry_run,
+            NEW_FILE_MODE,
+        )?;
+        say(outcome, &self.path, what);
+        Ok(outcome)
     }
 }
 

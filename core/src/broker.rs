@@ -19,7 +19,7 @@ use crate::entra::{EntraClient, TokenResponse};
 use crate::error::{Error, Result};
 use crate::http::Http;
 use crate::secret::Secret;
-use crate::sources::{self, device_code, refresh_token, Ctx, Source};
+use crate::sources::{self, refresh_token, Ctx, Source};
 use crate::timefmt::now;
 use crate::{debug, info};
 use std::io::IsTerminal;
@@ -148,19 +148,9 @@ fn account_from(resp: &TokenResponse, fallback_name: Option<&str>) -> Account {
     }
 }
 
-/// The kind of identity a source name stands for: every way a person signs
-/// in is one identity (the person); each application or managed credential
-/// is its own.
-fn identity_class(source_name: &str) -> &str {
-    match source_name {
-        "device-code" | "browser" => "user",
-        other => other,
-    }
-}
-
 /// Whether a session file written by the source `stored` may serve `source`.
 fn same_identity(stored: Option<&str>, source: &Source) -> bool {
-    stored.is_none_or(|n| identity_class(n) == identity_class(source.name()))
+    stored.is_none_or(|n| Source::identity_class(n) == Source::identity_class(source.name()))
 }
 
 /// What a token slot fetches.
@@ -171,7 +161,7 @@ enum Want {
     /// The signed-in user's ID token.
     IdToken,
     /// A new sign-in (`entra-cred login`), then an access token.
-    SignIn(Flow),
+    SignIn,
 }
 
 /// A fetched token, with what is needed to keep it.
@@ -192,7 +182,7 @@ struct Got {
 struct TokenSlot<'b> {
     broker: &'b Broker,
     profile: &'b Profile,
-    source: Source,
+    source: &'static Source,
     key: SessionKey,
     tenant: String,
     /// The session's token slot scope (`ID_TOKEN_SCOPE` for ID tokens).
@@ -207,7 +197,17 @@ impl TokenSlot<'_> {
             .broker
             .cache
             .try_load_session(&self.key)?
-            .filter(|s| same_identity(s.source.as_deref(), &self.source)))
+            .filter(|s| same_identity(s.source.as_deref(), self.source)))
+    }
+
+    /// A person's token for `req`: the refresh token, or a sign-in.
+    fn fetch_user(
+        &self,
+        session: &Session,
+        req: &TokenRequest,
+    ) -> Result<(TokenResponse, Account)> {
+        let (b, p) = (self.broker, self.profile);
+        b.fetch_user(p, self.source, &self.key, session, &self.tenant, req)
     }
 
     fn token(&self, t: &CachedToken, s: &Session, from_cache: bool) -> Token {
@@ -257,11 +257,11 @@ impl Slot for TokenSlot<'_> {
         let b = self.broker;
         let session = self.session()?.unwrap_or_else(|| Session::new(&self.key));
         let (resp, account, scope) = match self.want {
-            Want::SignIn(flow) => {
+            Want::SignIn => {
                 let entra = EntraClient::new(&b.http, &self.profile.authority);
                 let resp = b.sign_in(
                     &entra,
-                    flow,
+                    self.source,
                     &self.tenant,
                     &self.profile.client_id,
                     &self.scope,
@@ -278,25 +278,12 @@ impl Slot for TokenSlot<'_> {
                         claims: self.req.claims.as_ref(),
                     };
                     let r = app.acquire(&ctx, &self.tenant, &self.scope)?;
-                    // Managed identity has no client id of the profile's: its own name.
-                    let fallback = match &self.source {
-                        Source::ManagedIdentity(_) | Source::AzureCli => {
-                            self.source.session_client_id(self.profile)
-                        }
-                        _ => self.profile.client_id.clone(),
-                    };
+                    let fallback = self.source.account_fallback(self.profile);
                     let acct = account_from(&r, Some(&fallback));
                     (r, acct, self.scope.clone())
                 }
                 None => {
-                    let (r, a) = b.fetch_user(
-                        self.profile,
-                        &self.source,
-                        &self.key,
-                        &session,
-                        &self.tenant,
-                        &self.req,
-                    )?;
+                    let (r, a) = self.fetch_user(&session, &self.req)?;
                     (r, a, self.scope.clone())
                 }
             },
@@ -308,14 +295,7 @@ impl Slot for TokenSlot<'_> {
                     scope: self.profile.cloud.arm_scope().to_string(),
                     ..self.req.clone()
                 };
-                let (r, a) = b.fetch_user(
-                    self.profile,
-                    &self.source,
-                    &self.key,
-                    &session,
-                    &self.tenant,
-                    &oidc,
-                )?;
+                let (r, a) = self.fetch_user(&session, &oidc)?;
                 if r.id_token.is_none() {
                     return Err(Error::Other(
                         "Entra ID answered without an ID token (is `openid` allowed for this application?)"
@@ -381,7 +361,7 @@ impl Slot for TokenSlot<'_> {
             }
             keep(
                 &mut session,
-                &self.source,
+                self.source,
                 f.account.clone(),
                 &self.tenant,
                 &f.scope,
@@ -479,7 +459,7 @@ impl Broker {
     fn slot<'b>(
         &'b self,
         profile: &'b Profile,
-        source: Source,
+        source: &'static Source,
         req: &TokenRequest,
         want: Want,
     ) -> TokenSlot<'b> {
@@ -535,10 +515,6 @@ impl Broker {
         let entra =
             EntraClient::new(&self.http, &profile.authority).with_claims(req.claims.as_ref());
         let can_interact = req.interaction.allowed();
-        let flow = match source {
-            Source::User(f) => *f,
-            _ => Flow::DeviceCode,
-        };
         let own_rt = session
             .refresh_token
             .and_then(|kind| self.cache.secrets().get(&key.refresh_token_key(), kind));
@@ -559,7 +535,7 @@ impl Broker {
             Some(Ok(r)) => r,
             Some(Err(e @ Error::LoginExpired { .. })) if can_interact => {
                 crate::warn!("{e}");
-                self.sign_in(&entra, flow, tenant, &profile.client_id, &req.scope)?
+                self.sign_in(&entra, source, tenant, &profile.client_id, &req.scope)?
             }
             Some(Err(e)) => {
                 return Err(crate::cae::unsatisfied(
@@ -570,7 +546,7 @@ impl Broker {
                 ))
             }
             None if can_interact => {
-                self.sign_in(&entra, flow, tenant, &profile.client_id, &req.scope)?
+                self.sign_in(&entra, source, tenant, &profile.client_id, &req.scope)?
             }
             None => return Err(Error::InteractionRequired(login_hint(profile))),
         };
@@ -607,7 +583,7 @@ impl Broker {
                 s.refresh_token.is_some()
                     && s.source
                         .as_deref()
-                        .is_none_or(|n| identity_class(n) == "user")
+                        .is_none_or(|n| Source::identity_class(n) == "user")
                     && s.authority.eq_ignore_ascii_case(&key.authority)
                     && s.client_id.eq_ignore_ascii_case(&key.client_id)
                     && !s.tenant.eq_ignore_ascii_case(&key.tenant)
@@ -670,20 +646,18 @@ impl Broker {
         Ok(Some(Ok(resp)))
     }
 
-    /// A sign-in waits for a person: no deadline from here on.
+    /// A sign-in waits for a person: no deadline from here on. `source`'s
+    /// sign-in, or `auto`'s (the device code) for a source without one.
     fn sign_in(
         &self,
         entra: &EntraClient<'_>,
-        flow: Flow,
+        source: &Source,
         tenant: &str,
         client_id: &str,
         scope: &str,
     ) -> Result<TokenResponse> {
         self.http.set_deadline(None);
-        match flow {
-            Flow::Browser => sources::browser::sign_in(entra, tenant, client_id, scope),
-            _ => device_code::sign_in(entra, tenant, client_id, scope),
-        }
+        source.person_sign_in()(entra, tenant, client_id, scope)
     }
 
     /// Signs a person in (device code or browser), keeps the refresh token,
@@ -697,7 +671,12 @@ impl Broker {
             force_refresh: true,
             ..TokenRequest::new(scope)
         };
-        let slot = self.slot(profile, Source::User(flow), &req, Want::SignIn(flow));
+        // `flow` is a person's (device code or browser); another is `auto`'s sign-in.
+        let source = flow
+            .source()
+            .filter(|s| s.is_person())
+            .unwrap_or_else(Source::fallback);
+        let slot = self.slot(profile, source, &req, Want::SignIn);
         self.serve(&slot, &req)
     }
 
@@ -713,8 +692,7 @@ impl Broker {
         if source.app().is_some() {
             return Err(Error::Config(format!(
                 "profile '{}' uses the {} flow, which has no ID token: an ID token needs a signed-in user (`entra-cred login`)",
-                profile.name,
-                source.name()
+                profile.name, source.name()
             )));
         }
         let slot = self.slot(profile, source, req, Want::IdToken);
@@ -743,20 +721,10 @@ impl Broker {
         Ok(removed)
     }
 
-    /// The session keys a profile may have tokens under (a person, each kind
-    /// of application credential, managed identity, Azure CLI).
+    /// The session keys a profile may have tokens under: one per identity of
+    /// the registered sources ([`sources::session_keys`]).
     pub fn session_keys(&self, profile: &Profile) -> Vec<SessionKey> {
-        [
-            Source::User(Flow::DeviceCode),
-            Source::ClientSecret,
-            Source::ClientCertificate,
-            Source::WorkloadIdentity,
-            Source::ManagedIdentity(sources::managed_identity::Host::Imds),
-            Source::AzureCli,
-        ]
-        .iter()
-        .map(|s| s.session_key(profile))
-        .collect()
+        sources::session_keys(profile)
     }
 
     /// Forgets a profile's tokens and refresh token (cache and keyring), and the
@@ -890,7 +858,10 @@ mod tests {
         assert_eq!(e.exit_code(), 3, "{e}");
 
         // The person signs in (a refresh token in the cache): the person's token, not the app's.
-        let key = Source::User(Flow::DeviceCode).session_key(&person);
+        let key = Flow::DeviceCode
+            .source()
+            .expect("registered")
+            .session_key(&person);
         let rt_key = key.refresh_token_key();
         let kind = broker
             .cache()

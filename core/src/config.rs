@@ -14,6 +14,7 @@ use crate::cloud::Cloud;
 use crate::error::{one_line, Error, Result};
 use crate::paths;
 use crate::secret::Secret;
+use crate::sources;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,76 +26,72 @@ pub const DEFAULT_TENANT: &str = "organizations";
 /// The name of the default profile.
 pub const DEFAULT_PROFILE: &str = "default";
 
-/// How a profile gets its tokens (`flow = ...`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Flow {
-    /// Pick the first source that applies (SPEC.md order).
-    #[default]
-    Auto,
-    /// Device code sign-in (a person enters a code on another device).
-    DeviceCode,
-    /// Browser sign-in (authorization code + PKCE on a loopback redirect).
-    Browser,
-    /// Application with a client secret.
-    ClientSecret,
-    /// Application with a certificate.
-    ClientCertificate,
-    /// Federated token file (AKS workload identity, CI OIDC).
-    WorkloadIdentity,
-    /// GitHub Actions OIDC token as the client assertion.
-    GithubActions,
-    /// Azure Pipelines OIDC token (a service connection) as the client assertion.
-    AzurePipelines,
-    /// Managed identity (App Service, Cloud Shell, IMDS).
-    ManagedIdentity,
-    /// Tokens from `az account get-access-token`.
-    AzureCli,
-}
+/// How a profile gets its tokens (`flow = ...`): `auto`, or the name of a
+/// token source in [`crate::sources::REGISTRY`], which is where the names
+/// come from. The constants name the flows that code elsewhere singles out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Flow(&'static str);
 
+#[allow(non_upper_case_globals)] // named as the enum variants they replaced, for their callers
 impl Flow {
-    /// All flows with their names.
-    pub const ALL: [(Flow, &'static str); 10] = [
-        (Flow::Auto, "auto"),
-        (Flow::DeviceCode, "device-code"),
-        (Flow::Browser, "browser"),
-        (Flow::ClientSecret, "client-secret"),
-        (Flow::ClientCertificate, "client-certificate"),
-        (Flow::WorkloadIdentity, "workload-identity"),
-        (Flow::GithubActions, "github-actions"),
-        (Flow::AzurePipelines, "azure-pipelines"),
-        (Flow::ManagedIdentity, "managed-identity"),
-        (Flow::AzureCli, "azure-cli"),
-    ];
+    /// Pick the first source that applies (SPEC.md order).
+    pub const Auto: Flow = Flow("auto");
+    /// Device code sign-in (a person enters a code on another device).
+    pub const DeviceCode: Flow = Flow(sources::device_code::SOURCE.name());
+    /// Browser sign-in (authorization code + PKCE on a loopback redirect).
+    pub const Browser: Flow = Flow(sources::browser::SOURCE.name());
+    /// Application with a client secret.
+    pub const ClientSecret: Flow = Flow(sources::client_secret::SOURCE.name());
+    /// Application with a certificate.
+    pub const ClientCertificate: Flow = Flow(sources::client_certificate::SOURCE.name());
+    /// Federated token file (AKS workload identity, CI OIDC).
+    pub const WorkloadIdentity: Flow = Flow(sources::workload_identity::SOURCE.name());
+    /// GitHub Actions OIDC token as the client assertion.
+    pub const GithubActions: Flow = Flow(sources::github_actions::SOURCE.name());
+    /// Azure Pipelines OIDC token (a service connection) as the client assertion.
+    pub const AzurePipelines: Flow = Flow(sources::azure_pipelines::SOURCE.name());
+    /// Managed identity (App Service, Cloud Shell, Azure Arc, IMDS).
+    pub const ManagedIdentity: Flow = Flow(sources::managed_identity::SOURCE.name());
+    /// Tokens from `az account get-access-token`.
+    pub const AzureCli: Flow = Flow(sources::azure_cli::SOURCE.name());
+
+    /// Every flow: `auto`, then each registered source.
+    pub fn all() -> impl Iterator<Item = Flow> {
+        std::iter::once(Flow::Auto).chain(sources::REGISTRY.iter().map(|s| Flow(s.name())))
+    }
 
     /// Parses a flow name (`device-code`, ...; `_` is accepted for `-`).
     pub fn parse(s: &str) -> Result<Flow> {
         let norm = s.trim().to_ascii_lowercase().replace('_', "-");
-        Flow::ALL
-            .iter()
-            .find(|(_, n)| *n == norm)
-            .map(|(f, _)| *f)
-            .ok_or_else(|| {
-                let names: Vec<_> = Flow::ALL.iter().map(|(_, n)| *n).collect();
-                Error::Config(format!(
-                    "unknown flow '{}' (expected one of: {})",
-                    one_line(s),
-                    names.join(", ")
-                ))
-            })
+        Flow::all().find(|f| f.0 == norm).ok_or_else(|| {
+            let names: Vec<_> = Flow::all().map(Flow::name).collect();
+            Error::Config(format!(
+                "unknown flow '{}' (expected one of: {})",
+                one_line(s),
+                names.join(", ")
+            ))
+        })
     }
 
     /// The flow's name as written in the configuration.
     pub fn name(self) -> &'static str {
-        Flow::ALL
-            .iter()
-            .find(|(f, _)| *f == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("auto")
+        self.0
+    }
+
+    /// The source this flow names (`None` for `auto`).
+    pub fn source(self) -> Option<&'static sources::Source> {
+        sources::Source::named(self.0)
     }
 
     /// Whether the flow signs in a person (and keeps a refresh token).
     pub fn is_user(self) -> bool {
-        matches!(self, Flow::DeviceCode | Flow::Browser)
+        self.source().is_some_and(sources::Source::is_person)
+    }
+}
+
+impl Default for Flow {
+    fn default() -> Flow {
+        Flow::Auto
     }
 }
 

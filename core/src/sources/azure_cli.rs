@@ -11,7 +11,8 @@
 //! `az` missing, or not signed in (its stderr says `az login`), is exit 3 with
 //! the hint to run `az login`.
 
-use super::{AppSource, Ctx};
+use super::refusal::detail;
+use super::{AppSource, Auto, Ctx, Identity, Source};
 use crate::entra::TokenResponse;
 use crate::error::{one_line, Error, Result};
 use crate::secret::Secret;
@@ -20,6 +21,11 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use time::{PrimitiveDateTime, UtcOffset};
+
+/// `flow = "azure-cli"`: never picked by `auto`. Its tokens are the CLI's
+/// signed-in account's, one identity on the machine (session `azure-cli`).
+pub const SOURCE: Source =
+    Source::application("azure-cli", Auto::Never, &AzureCli).keyed(Identity::Machine);
 
 /// The Azure CLI source.
 pub struct AzureCli;
@@ -224,21 +230,13 @@ impl AppSource for AzureCli {
             if ran.stderr.contains("az login") {
                 return Err(Error::InteractionRequired(format!(
                     "the Azure CLI is not signed in{}: run `az login`",
-                    if why.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({why})")
-                    }
+                    detail(" (", &why, ")")
                 )));
             }
             return Err(Error::Other(format!(
                 "az account get-access-token failed ({}){}",
                 ran.status,
-                if why.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {why}")
-                }
+                detail(": ", &why, "")
             )));
         }
         parse_output(&ran.stdout, &system_offset)

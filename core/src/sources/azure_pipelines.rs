@@ -13,8 +13,10 @@
 //! AzurePowerShell@5 tasks, like `AZURESUBSCRIPTION_CLIENT_ID` and
 //! `AZURESUBSCRIPTION_TENANT_ID`, which the configuration reads).
 
-use super::{ci_oidc, AppSource, Ctx};
-use crate::entra::TokenResponse;
+use super::ci_oidc::{self, Federation};
+use super::{Auto, Ctx, Source};
+use crate::cache::Cache;
+use crate::config::Profile;
 use crate::error::{Error, Result};
 use crate::http::{redact_url, Method, Request, RetryPolicy};
 use crate::secret::Secret;
@@ -28,10 +30,31 @@ pub const CONNECTION_VAR: &str = "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID";
 /// The API version of the OIDC token request.
 pub const API_VERSION: &str = "7.1";
 
+/// `flow = "azure-pipelines"`; `auto` picks it in a pipeline job with a
+/// service connection, for a configured client id.
+pub const SOURCE: Source = Source::application("azure-pipelines", Auto::When(applies), &JOB);
+
+/// The Azure Pipelines source.
+const JOB: Federation = Federation {
+    client_id_vars: "AZURESUBSCRIPTION_CLIENT_ID (or AZURE_CLIENT_ID)",
+    tenant_vars: "AZURESUBSCRIPTION_TENANT_ID (or AZURE_TENANT_ID)",
+    fetch,
+    context: "Azure Pipelines federated sign-in",
+};
+
 /// Whether `auto` should use Azure Pipelines: a pipeline job
 /// (`SYSTEM_OIDCREQUESTURI`) with a service connection to use.
-pub fn present(profile: &crate::config::Profile) -> bool {
+pub fn present(profile: &Profile) -> bool {
     crate::config::env_var(URI_VAR).is_some() && profile.service_connection_id.is_some()
+}
+
+fn applies(p: &Profile, _: &Cache) -> Option<String> {
+    (super::client_id_configured(p) && present(p)).then(|| {
+        format!(
+            "an Azure Pipelines job ({URI_VAR}) with a service connection, for client id from {}",
+            p.client_id_origin.name()
+        )
+    })
 }
 
 /// `$SYSTEM_OIDCREQUESTURI?api-version=7.1&serviceConnectionId=<id>`.
@@ -76,36 +99,15 @@ pub fn fetch(ctx: &Ctx<'_>) -> Result<Secret<String>> {
         400 | 404 => " (check the service connection id and that this pipeline may use it)",
         _ => "",
     };
-    ci_oidc::answer(
+    let token = ci_oidc::answer(
         "the Azure Pipelines OIDC endpoint",
         &shown,
         &resp,
         hint,
         "oidcToken",
-    )
-}
-
-/// The Azure Pipelines source.
-pub struct AzurePipelines;
-
-impl AppSource for AzurePipelines {
-    fn acquire(&self, ctx: &Ctx<'_>, tenant: &str, scope: &str) -> Result<TokenResponse> {
-        let client_id = ci_oidc::client_id(
-            ctx.profile,
-            "AZURESUBSCRIPTION_CLIENT_ID (or AZURE_CLIENT_ID)",
-        )?;
-        ci_oidc::check_tenant(tenant, "AZURESUBSCRIPTION_TENANT_ID (or AZURE_TENANT_ID)")?;
-        let assertion = fetch(ctx)?;
-        crate::debug!("Azure Pipelines: a new OIDC token for the service connection");
-        ci_oidc::exchange(
-            ctx,
-            &client_id,
-            tenant,
-            scope,
-            assertion,
-            "Azure Pipelines federated sign-in",
-        )
-    }
+    )?;
+    crate::debug!("Azure Pipelines: a new OIDC token for the service connection");
+    Ok(token)
 }
 
 #[cfg(test)]

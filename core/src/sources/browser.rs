@@ -8,6 +8,7 @@
 //! `entra-cred login` chooses this flow by default; [`set_redirect_port`] fixes the port
 //! (`login --redirect-port N`, for SSH port forwarding).
 
+use super::{Auto, Source};
 use crate::entra::{EntraClient, TokenResponse};
 use crate::error::{one_line, EntraError, Error, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,6 +18,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// `flow = "browser"`: a person (never picked by `auto`, whose sign-in is the device code).
+pub const SOURCE: Source = Source::person("browser", Auto::Never, sign_in);
 
 /// Random URL-safe text of `n` bytes of entropy.
 pub fn random_token(n: usize) -> Result<String> {

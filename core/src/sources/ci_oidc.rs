@@ -8,7 +8,7 @@
 //! logged: CI tokens live 5 (GitHub) or 10 (Azure Pipelines) minutes, and a
 //! job that outlives one must not fail with AADSTS700024.
 
-use super::Ctx;
+use super::{AppSource, ClientAuth, Ctx};
 use crate::config::{is_loopback_host, Profile, DEFAULT_CLIENT_ID};
 use crate::entra::TokenResponse;
 use crate::error::{one_line, Error, Result};
@@ -16,11 +16,28 @@ use crate::http::{redact_url, Response};
 use crate::secret::Secret;
 use serde_json::Value;
 
-/// The OAuth client assertion type of a JWT.
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// A CI federation source: where its job's OIDC token comes from, and where
+/// its client and tenant ids are set (for messages). Each request fetches a
+/// new OIDC token and exchanges it ([`exchange`]).
+pub struct Federation {
+    /// The variables the client id comes from.
+    pub client_id_vars: &'static str,
+    /// The variables the tenant id comes from.
+    pub tenant_vars: &'static str,
+    /// Fetches a new OIDC token for the profile.
+    pub fetch: fn(&Ctx<'_>) -> Result<Secret<String>>,
+    /// The sign-in, in messages (`GitHub Actions federated sign-in`).
+    pub context: &'static str,
+}
 
-/// Longest server message quoted in an error line.
-const MAX_MESSAGE: usize = 200;
+impl AppSource for Federation {
+    fn acquire(&self, ctx: &Ctx<'_>, tenant: &str, scope: &str) -> Result<TokenResponse> {
+        let client_id = client_id(ctx.profile, self.client_id_vars)?;
+        check_tenant(tenant, self.tenant_vars)?;
+        let assertion = (self.fetch)(ctx)?;
+        exchange(ctx, &client_id, tenant, scope, assertion, self.context)
+    }
+}
 
 /// A variable that must be set: its value, or exit 2 naming it, with `advice`
 /// (what to do about it).
@@ -107,26 +124,13 @@ pub fn refusal_message(body: &str) -> String {
         None if body.trim_start().starts_with('<') => String::new(),
         None => body.to_string(),
     };
-    let m = one_line(&text);
-    if m.chars().count() > MAX_MESSAGE {
-        m.chars().take(MAX_MESSAGE).collect::<String>() + "…"
-    } else {
-        m
-    }
+    super::refusal::short(&text)
 }
 
 /// One line for an OIDC endpoint that refused: `<what> at <url> answered HTTP <status>: <message><hint>`.
 pub fn refused(what: &str, shown: &str, resp: &Response, hint: &str) -> Error {
-    let m = refusal_message(&resp.body);
-    Error::Other(format!(
-        "{what} at {shown} answered HTTP {}{}{hint}",
-        resp.status,
-        if m.is_empty() {
-            String::new()
-        } else {
-            format!(": {m}")
-        }
-    ))
+    let context = format!("{what} at {shown}");
+    super::refusal::refused(&context, resp.status, &refusal_message(&resp.body), hint)
 }
 
 /// The JWT in an OIDC endpoint's answer: [`refused`] (with `hint(status)`) when the
@@ -181,13 +185,8 @@ pub fn exchange(
     assertion: Secret<String>,
     context: &str,
 ) -> Result<TokenResponse> {
-    let form = vec![
-        ("grant_type".into(), "client_credentials".into()),
-        ("client_id".into(), client_id.to_string()),
-        ("client_assertion_type".into(), JWT_BEARER.into()),
-        ("client_assertion".into(), assertion.into_inner()),
-        ("scope".into(), scope.to_string()),
-    ];
+    let form =
+        super::client_credentials(client_id, ClientAuth::Assertion(assertion.expose()), scope);
     ctx.entra()
         .token(tenant, form, context)
         .map_err(|e| match e {

@@ -18,7 +18,9 @@
 //! Only RSA keys (2048 to 8192 bits) are supported, as by Entra ID's
 //! certificate credentials.
 
-use super::{AppSource, Ctx};
+use super::{AppSource, Auto, ClientAuth, Ctx, Source};
+use crate::cache::Cache;
+use crate::config::Profile;
 use crate::entra::TokenResponse;
 use crate::error::{one_line, Error, Result};
 use crate::secret::Secret;
@@ -27,6 +29,18 @@ use base64::Engine;
 use ring::signature::RsaKeyPair;
 use serde_json::json;
 use std::path::Path;
+
+/// `flow = "client-certificate"`; `auto` picks it when a certificate is configured (and no secret).
+pub const SOURCE: Source = Source::application(
+    "client-certificate",
+    Auto::When(applies),
+    &ClientCertificate,
+);
+
+fn applies(p: &Profile, _: &Cache) -> Option<String> {
+    let shown = |c: &Path| format!("a client certificate is configured ({})", c.display());
+    p.certificate.as_deref().map(shown)
+}
 
 /// The client certificate source.
 pub struct ClientCertificate;
@@ -37,8 +51,6 @@ const RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
 pub const ASSERTION_LIFETIME: i64 = 300;
 /// The variable that selects the assertion's signature algorithm.
 pub const ALG_VAR: &str = "ENTRA_CRED_ASSERTION_ALG";
-/// `client_assertion_type` of a JWT client assertion.
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The assertion's signature algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,34 +364,26 @@ fn spki_of(cert: &[u8]) -> Option<(String, Vec<u8>)> {
 impl AppSource for ClientCertificate {
     fn acquire(&self, ctx: &Ctx<'_>, tenant: &str, scope: &str) -> Result<TokenResponse> {
         let p = ctx.profile;
-        let path = p.certificate.as_ref().ok_or_else(|| {
-            Error::Config(format!(
-                "profile '{}' uses the client-certificate flow but no certificate is set (AZURE_CLIENT_CERTIFICATE_PATH or certificate)",
-                p.name
-            ))
-        })?;
-        if p.client_id == crate::config::DEFAULT_CLIENT_ID {
-            return Err(Error::Config(
-                "the client-certificate flow needs the application's client id (AZURE_CLIENT_ID or client_id)".into(),
-            ));
-        }
+        let path = super::required(
+            p.certificate.as_ref(),
+            p,
+            "the client-certificate flow",
+            "certificate",
+            "AZURE_CLIENT_CERTIFICATE_PATH or certificate",
+        )?;
+        let client_id = super::application_client_id(p, "client-certificate")?;
         let alg = AssertionAlg::from_env()?;
         let cred = Credential::load(path, p.certificate_password.as_ref())?;
         let entra = ctx.entra();
         let assertion = cred.assertion(
-            &p.client_id,
+            client_id,
             &entra.token_url(tenant),
             alg,
             p.send_certificate_chain,
             crate::timefmt::now(),
         )?;
-        let form = vec![
-            ("grant_type".into(), "client_credentials".into()),
-            ("client_id".into(), p.client_id.clone()),
-            ("client_assertion_type".into(), JWT_BEARER.into()),
-            ("client_assertion".into(), assertion.expose().clone()),
-            ("scope".into(), scope.to_string()),
-        ];
+        let form =
+            super::client_credentials(client_id, ClientAuth::Assertion(assertion.expose()), scope);
         entra.token(tenant, form, "certificate sign-in")
     }
 }

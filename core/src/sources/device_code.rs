@@ -1,9 +1,18 @@
 //! Device code sign-in: the message goes to stderr, and polling needs no
 //! terminal (stdin may be closed).
 
+use super::{Auto, Source};
 use crate::entra::{EntraClient, TokenOutcome, TokenResponse};
 use crate::error::{Error, Result};
 use std::time::{Duration, Instant};
+
+/// `flow = "device-code"`: a person, and `auto`'s last resort (the cached
+/// sign-in, or a device code sign-in when a person can answer).
+pub const SOURCE: Source = Source::person(
+    "device-code",
+    Auto::Otherwise("no application credentials and no managed identity (App Service, Cloud Shell or IMDS); the signed-in user (device code sign-in when needed)"),
+    sign_in,
+);
 
 /// Signs a person in with a device code, polling at Entra's interval
 /// (`slow_down` adds 5 seconds) until the code is used, declined or expires.

@@ -6,8 +6,10 @@
 //! assertion. GitHub sets both variables in a job whose workflow grants
 //! `permissions: id-token: write`.
 
-use super::{ci_oidc, AppSource, Ctx};
-use crate::entra::TokenResponse;
+use super::ci_oidc::{self, Federation};
+use super::{Auto, Ctx, Source};
+use crate::cache::Cache;
+use crate::config::Profile;
 use crate::error::Result;
 use crate::http::{redact_url, Request, RetryPolicy};
 use crate::secret::Secret;
@@ -17,10 +19,30 @@ pub const URL_VAR: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
 /// The variable with the bearer token for that URL.
 pub const TOKEN_VAR: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
 
+/// `flow = "github-actions"`; `auto` picks it in such a job for a configured client id.
+pub const SOURCE: Source = Source::application("github-actions", Auto::When(applies), &JOB);
+
+/// The GitHub Actions source.
+const JOB: Federation = Federation {
+    client_id_vars: "AZURE_CLIENT_ID",
+    tenant_vars: "AZURE_TENANT_ID",
+    fetch: |ctx| fetch(ctx, &ctx.profile.federated_audience),
+    context: "GitHub Actions federated sign-in",
+};
+
 /// Whether this looks like a GitHub Actions job that may ask for OIDC tokens
 /// (for `auto`: either variable set; the other one missing is then reported).
 pub fn present() -> bool {
     crate::config::env_var(URL_VAR).is_some() || crate::config::env_var(TOKEN_VAR).is_some()
+}
+
+fn applies(p: &Profile, _: &Cache) -> Option<String> {
+    (super::client_id_configured(p) && present()).then(|| {
+        format!(
+            "a GitHub Actions job that may request OIDC tokens ({URL_VAR}), for client id from {}",
+            p.client_id_origin.name()
+        )
+    })
 }
 
 /// `$ACTIONS_ID_TOKEN_REQUEST_URL` with `audience=<audience>` appended.
@@ -51,36 +73,15 @@ pub fn fetch(ctx: &Ctx<'_>, audience: &str) -> Result<Secret<String>> {
         _ => "",
     }
     };
-    ci_oidc::answer(
+    let token = ci_oidc::answer(
         "the GitHub Actions OIDC endpoint",
         &shown,
         &resp,
         hint,
         "value",
-    )
-}
-
-/// The GitHub Actions source.
-pub struct GithubActions;
-
-impl AppSource for GithubActions {
-    fn acquire(&self, ctx: &Ctx<'_>, tenant: &str, scope: &str) -> Result<TokenResponse> {
-        let client_id = ci_oidc::client_id(ctx.profile, "AZURE_CLIENT_ID")?;
-        ci_oidc::check_tenant(tenant, "AZURE_TENANT_ID")?;
-        let assertion = fetch(ctx, &ctx.profile.federated_audience)?;
-        crate::debug!(
-            "GitHub Actions: a new OIDC token for {}",
-            ctx.profile.federated_audience
-        );
-        ci_oidc::exchange(
-            ctx,
-            &client_id,
-            tenant,
-            scope,
-            assertion,
-            "GitHub Actions federated sign-in",
-        )
-    }
+    )?;
+    crate::debug!("GitHub Actions: a new OIDC token for {audience}");
+    Ok(token)
 }
 
 #[cfg(test)]

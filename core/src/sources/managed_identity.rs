@@ -49,7 +49,9 @@ pub use probe::{
 };
 pub use response::{parse_expires_on, parse_response};
 
-use super::{AppSource, Ctx};
+use super::{AppSource, Auto, Ctx, Source};
+use crate::cache::Cache;
+use crate::config::Profile;
 use crate::entra::TokenResponse;
 use crate::error::{one_line, Error, Result};
 use crate::http::{Request, Response, RetryPolicy};
@@ -84,8 +86,37 @@ fn env(name: &str) -> Option<String> {
     crate::config::env_var(name)
 }
 
-/// The managed identity source.
-pub struct ManagedIdentity(pub Host);
+/// `flow = "managed-identity"`; `auto` picks it when [`detect`] finds a host.
+/// Its sessions are the identity's (`managed-identity:<id>`, or
+/// `managed-identity:system` for the system-assigned one), whatever the profile's client.
+pub const SOURCE: Source =
+    Source::application("managed-identity", Auto::When(applies), &ManagedIdentity)
+        .keyed(super::Identity::Own(session_id))
+        .detailed(forced_host);
+
+fn session_id(p: &Profile) -> String {
+    p.managed_identity_client_id
+        .clone()
+        .unwrap_or_else(|| "system".to_string())
+}
+
+fn applies(p: &Profile, cache: &Cache) -> Option<String> {
+    detect(p, cache).map(|(_, why)| why)
+}
+
+/// Which host `flow = managed-identity` uses here, for its reason.
+fn forced_host() -> String {
+    match host_for_flow() {
+        Host::Imds => format!("IMDS at {}", imds_base()),
+        Host::AppService => "App Service: IDENTITY_ENDPOINT".into(),
+        Host::CloudShell => "Cloud Shell: MSI_ENDPOINT".into(),
+        Host::Arc => "Azure Arc: IDENTITY_ENDPOINT and IMDS_ENDPOINT".into(),
+    }
+}
+
+/// The managed identity source. The host is the environment's, else IMDS
+/// ([`host_for_flow`]): what `auto`'s [`detect`] found, when it found one.
+pub struct ManagedIdentity;
 
 fn endpoint_url(var: &str) -> Result<url::Url> {
     let raw = env(var).ok_or_else(|| Error::Config(format!("{var} is not set")))?;
@@ -104,15 +135,35 @@ fn endpoint_url(var: &str) -> Result<url::Url> {
     Ok(u)
 }
 
+/// A `GET` token request to the local endpoint `u` for `resource` (`api-version`, `resource`,
+/// the identity's parameter if any) with the header `name: value`, and the URL to show.
+fn token_get(
+    mut u: url::Url,
+    api_version: &str,
+    resource: &str,
+    param: Option<(&'static str, String)>,
+    (name, value): (&str, &str),
+) -> (Request, String) {
+    u.query_pairs_mut()
+        .append_pair("api-version", api_version)
+        .append_pair("resource", resource);
+    if let Some((k, v)) = &param {
+        u.query_pairs_mut().append_pair(k, v);
+    }
+    let mut r = Request::get(u.to_string()).header(name, value);
+    r.allow_plain_http = true;
+    (r, crate::http::redact_url(&u))
+}
+
 impl ManagedIdentity {
     fn request(
-        &self,
-        profile: &crate::config::Profile,
+        host: &Host,
+        profile: &Profile,
         resource: &str,
     ) -> Result<(Request, RetryPolicy, String)> {
         let identity = Identity::parse(profile.managed_identity_client_id.as_deref());
-        let param = identity.param(&self.0);
-        match self.0 {
+        let param = identity.param(host);
+        match host {
             Host::Imds => imds::request(resource, param),
             Host::AppService => app_service::request(resource, param),
             Host::Arc => Err(Error::Other(
@@ -138,23 +189,11 @@ fn failure(host: &Host, shown: &str, resp: &Response) -> Error {
                         .map(str::to_string)
                 })
                 .unwrap_or_default();
-            let mut m = one_line(&msg);
-            if m.chars().count() > 200 {
-                m = m.chars().take(200).collect::<String>() + "…";
-            }
             let hint = match (host, resp.status) {
                 (Host::AppService, 401 | 403) => " (is IDENTITY_HEADER current?)",
                 _ => "",
             };
-            Error::Other(format!(
-                "{context} answered HTTP {}{}{hint}",
-                resp.status,
-                if m.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {m}")
-                }
-            ))
+            super::refusal::refused(&context, resp.status, &msg, hint)
         }
     }
 }
@@ -168,13 +207,14 @@ impl AppSource for ManagedIdentity {
                 one_line(scope)
             )));
         }
-        if self.0 == Host::Arc {
+        let host = host_for_flow();
+        if host == Host::Arc {
             return arc::acquire(ctx.http, ctx.profile, &resource);
         }
-        let (req, policy, shown) = self.request(ctx.profile, &resource)?;
+        let (req, policy, shown) = ManagedIdentity::request(&host, ctx.profile, &resource)?;
         let resp = ctx.http.send(&req, &policy)?;
         if !resp.ok() {
-            if self.0 == Host::Imds && is_no_identity(resp.status, &resp.body) {
+            if host == Host::Imds && is_no_identity(resp.status, &resp.body) {
                 // `auto` will pass over IMDS from now on (see `detect`).
                 let identity = Identity::parse(ctx.profile.managed_identity_client_id.as_deref());
                 remember_identity(
@@ -192,12 +232,12 @@ impl AppSource for ManagedIdentity {
                     }
                 )));
             }
-            return Err(failure(&self.0, &shown, &resp));
+            return Err(failure(&host, &shown, &resp));
         }
         parse_response(&resp.body, crate::timefmt::now()).map_err(|m| {
             Error::Other(format!(
                 "managed identity ({}) at {shown}: {m} (HTTP {})",
-                self.0.name(),
+                host.name(),
                 resp.status
             ))
         })

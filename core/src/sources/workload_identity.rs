@@ -2,9 +2,21 @@
 //! OIDC) is the client assertion. The file rotates, so it is read afresh for
 //! every request.
 
-use super::{AppSource, Ctx};
+use super::{AppSource, Auto, ClientAuth, Ctx, Source};
+use crate::cache::Cache;
+use crate::config::Profile;
 use crate::entra::TokenResponse;
 use crate::error::{Error, Result};
+use std::path::Path;
+
+/// `flow = "workload-identity"`; `auto` picks it when a federated token file is configured.
+pub const SOURCE: Source =
+    Source::application("workload-identity", Auto::When(applies), &WorkloadIdentity);
+
+fn applies(p: &Profile, _: &Cache) -> Option<String> {
+    let shown = |f: &Path| format!("a federated token file is configured ({})", f.display());
+    p.federated_token_file.as_deref().map(shown)
+}
 
 /// The workload identity source.
 pub struct WorkloadIdentity;
@@ -12,12 +24,13 @@ pub struct WorkloadIdentity;
 impl AppSource for WorkloadIdentity {
     fn acquire(&self, ctx: &Ctx<'_>, tenant: &str, scope: &str) -> Result<TokenResponse> {
         let p = ctx.profile;
-        let path = p.federated_token_file.as_ref().ok_or_else(|| {
-            Error::Config(format!(
-                "profile '{}' uses workload identity but no federated token file is set (AZURE_FEDERATED_TOKEN_FILE)",
-                p.name
-            ))
-        })?;
+        let path = super::required(
+            p.federated_token_file.as_ref(),
+            p,
+            "workload identity",
+            "federated token file",
+            "AZURE_FEDERATED_TOKEN_FILE",
+        )?;
         let assertion = std::fs::read_to_string(path).map_err(|e| {
             Error::Config(format!(
                 "cannot read the federated token file {}: {e}",
@@ -31,16 +44,7 @@ impl AppSource for WorkloadIdentity {
                 path.display()
             )));
         }
-        let form = vec![
-            ("grant_type".into(), "client_credentials".into()),
-            ("client_id".into(), p.client_id.clone()),
-            (
-                "client_assertion_type".into(),
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
-            ),
-            ("client_assertion".into(), assertion.to_string()),
-            ("scope".into(), scope.to_string()),
-        ];
+        let form = super::client_credentials(&p.client_id, ClientAuth::Assertion(assertion), scope);
         ctx.entra().token(tenant, form, "workload identity sign-in")
     }
 }

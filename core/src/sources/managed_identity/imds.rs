@@ -2,7 +2,7 @@
 
 use super::env;
 use crate::error::{one_line, Error, Result};
-use crate::http::{redact_url, Request, RetryPolicy};
+use crate::http::{Request, RetryPolicy};
 use std::time::Duration;
 
 /// The IMDS base URL when `AZURE_POD_IDENTITY_AUTHORITY_HOST` is unset.
@@ -45,20 +45,13 @@ pub(super) fn request(
     param: Option<(&'static str, String)>,
 ) -> Result<(Request, RetryPolicy, String)> {
     let base = imds_base();
-    let mut u = url::Url::parse(&format!("{base}{IMDS_PATH}")).map_err(|e| {
+    let u = url::Url::parse(&format!("{base}{IMDS_PATH}")).map_err(|e| {
         Error::Config(format!(
             "AZURE_POD_IDENTITY_AUTHORITY_HOST: '{}' is not a valid URL ({e})",
             one_line(&base)
         ))
     })?;
-    u.query_pairs_mut()
-        .append_pair("api-version", IMDS_API_VERSION)
-        .append_pair("resource", resource);
-    if let Some((k, v)) = &param {
-        u.query_pairs_mut().append_pair(k, v);
-    }
-    let shown = redact_url(&u);
-    let mut r = Request::get(u.to_string()).header("Metadata", "true");
-    r.allow_plain_http = true;
+    let metadata = ("Metadata", "true");
+    let (r, shown) = super::token_get(u, IMDS_API_VERSION, resource, param, metadata);
     Ok((r, imds_policy(), shown))
 }

@@ -11,7 +11,7 @@ use super::{bounded, Check, Ctx};
 use entra_cred_core::cache::short_hash;
 use entra_cred_core::cache::{Cache, StoreKind};
 use entra_cred_core::config::{env_var, Flow, Overrides};
-use entra_cred_core::sources::{self, Source};
+use entra_cred_core::sources;
 use entra_cred_core::Broker;
 use std::time::Duration;
 
@@ -263,7 +263,7 @@ pub fn checks(ctx: &Ctx, o: &Overrides) -> Vec<Check> {
         }
     }
     let login = format!("{}login", ctx.entra_cred());
-    let is_user = matches!(source, Source::User(_));
+    let is_user = source.is_person();
     let mode = keyring_mode();
     let keyrings = if mode == KeyringMode::File {
         Vec::new()

@@ -1,5 +1,5 @@
 //! `convert-kubeconfig` as a whole: read the kubeconfig, convert its AKS users
-//! ([`crate::kubeconfig::convert`]), write it back (or not, with `--dry-run`) and
+//! ([`super::convert`]), write it back (or not, with `--dry-run`) and
 //! say what happened. Shared by `kubectl-entra convert-kubeconfig` and
 //! `entra-cred setup kubectl`, which print the report on stdout.
 

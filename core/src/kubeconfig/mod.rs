@@ -13,6 +13,8 @@
 //! comments included; another layout is written whole, and then comments other
 //! than the file's leading comment block are not kept.
 
+pub mod command;
+
 use crate::error::{one_line, Error, Result};
 use std::path::{Path, PathBuf};
 use yaml_rust2::yaml::Hash;
@@ -708,8 +710,8 @@ fn existing_mode(path: &Path) -> Option<u32> {
 mod tests {
     use super::*;
 
-    const LEGACY: &str = include_str!("../tests/fixtures/kubeconfig-aks-legacy-azure.yaml");
-    const KUBELOGIN: &str = include_str!("../tests/fixtures/kubeconfig-aks-kubelogin.yaml");
+    const LEGACY: &str = include_str!("../../tests/fixtures/kubeconfig-aks-legacy-azure.yaml");
+    const KUBELOGIN: &str = include_str!("../../tests/fixtures/kubeconfig-aks-kubelogin.yaml");
     const TENANT: &str = "3c0b1f5e-8d2a-4a57-9f3e-0b7c1d2e4a6f";
     const AKS_CLIENT: &str = "80faf920-1908-4b52-b5ef-a8e7bedfc67a";
 

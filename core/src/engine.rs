@@ -605,6 +605,37 @@ mod tests {
         Engine::new(cache, Some(Instant::now() + budget), 0)
     }
 
+    /// The value `e` serves for `slot` with a 300 s margin.
+    fn served(e: &Engine<'_>, slot: &TestSlot) -> Result<String> {
+        e.get_or_fetch(slot, Freshness::margin(300))
+            .map(|s| s.entry.value)
+    }
+
+    /// A forced refresh with a 300 s margin.
+    fn forced() -> Freshness {
+        Freshness {
+            force: true,
+            ..Freshness::margin(300)
+        }
+    }
+
+    /// Twelve callers at once, each with its own engine, ask for one slot
+    /// whose fetch takes 300 ms (so that they all overlap) and then answers
+    /// `fetch`: what each was served.
+    fn storm(
+        fx: &Fixture,
+        fetch: impl Fn(usize) -> Result<(String, i64)> + Send + Sync + 'static,
+    ) -> Vec<Result<String>> {
+        let cache = fx.cache.clone();
+        let slot = Arc::new(fx.slot(move |n| {
+            std::thread::sleep(Duration::from_millis(300));
+            fetch(n)
+        }));
+        parallel(12, move || {
+            served(&engine(&cache, Duration::from_secs(10)), &slot)
+        })
+    }
+
     fn revoked() -> Error {
         Error::from_entra(
             "refreshing the token",
@@ -666,15 +697,7 @@ mod tests {
             .expect("refetch");
         assert_eq!(c.entry.value, "v1");
         // Forced.
-        let d = e
-            .get_or_fetch(
-                &slot,
-                Freshness {
-                    force: true,
-                    ..Freshness::margin(300)
-                },
-            )
-            .expect("forced");
+        let d = e.get_or_fetch(&slot, forced()).expect("forced");
         assert_eq!(d.entry.value, "v2");
         assert_eq!(fx.fetches(), 3);
     }
@@ -682,44 +705,20 @@ mod tests {
     #[test]
     fn waiters_use_a_new_token_shorter_than_the_margin() {
         let fx = Fixture::new();
-        let cache = fx.cache.clone();
-        let slot = Arc::new(fx.slot(|n| {
-            std::thread::sleep(Duration::from_millis(300));
-            Ok((format!("short{n}"), 200))
-        }));
-        let out = parallel(12, move || {
-            let e = engine(&cache, Duration::from_secs(10));
-            e.get_or_fetch(&*slot, Freshness::margin(300))
-                .map(|s| s.entry.value)
-        });
+        let out = storm(&fx, |n| Ok((format!("short{n}"), 200)));
         assert_eq!(fx.fetches(), 1, "one fetch for all");
         assert!(out.iter().all(|r| r.as_deref() == Ok("short0")), "{out:?}");
         // A process that starts moments later gets it too (fetched seconds ago, most of it left).
         let later = fx.slot(|_| Ok(("again".into(), 200)));
         let e = engine(&fx.cache, Duration::from_secs(5));
-        assert_eq!(
-            e.get_or_fetch(&later, Freshness::margin(300))
-                .expect("served")
-                .entry
-                .value,
-            "short0"
-        );
+        assert_eq!(served(&e, &later).expect("served"), "short0");
         assert_eq!(fx.fetches(), 1);
     }
 
     #[test]
     fn waiters_get_the_same_unfixable_error_without_asking_again() {
         let fx = Fixture::new();
-        let cache = fx.cache.clone();
-        let slot = Arc::new(fx.slot(|_| {
-            std::thread::sleep(Duration::from_millis(300));
-            Err(revoked())
-        }));
-        let out = parallel(12, move || {
-            let e = engine(&cache, Duration::from_secs(10));
-            e.get_or_fetch(&*slot, Freshness::margin(300))
-                .map(|s| s.entry.value)
-        });
+        let out = storm(&fx, |_| Err(revoked()));
         assert_eq!(fx.fetches(), 1, "the dead refresh token was tried once");
         for r in &out {
             let e = r.as_ref().expect_err("failed");
@@ -729,12 +728,7 @@ mod tests {
         // Briefly, later callers get it too; a caller that may sign in, or a forced one, asks.
         let slot = fx.slot(|_| Ok(("new".into(), 3600)));
         let e = engine(&fx.cache, Duration::from_secs(5));
-        assert_eq!(
-            e.get_or_fetch(&slot, Freshness::margin(300))
-                .expect_err("shared")
-                .exit_code(),
-            4
-        );
+        assert_eq!(served(&e, &slot).expect_err("shared").exit_code(), 4);
         assert_eq!(fx.fetches(), 1);
         let interactive = Freshness {
             share_failures: false,
@@ -750,13 +744,7 @@ mod tests {
         assert_eq!(fx.fetches(), 2);
         // Success cleared the record.
         slot.put("x", now() + 10, now() - 1000);
-        assert_eq!(
-            e.get_or_fetch(&slot, Freshness::margin(300))
-                .expect("asked")
-                .entry
-                .value,
-            "new"
-        );
+        assert_eq!(served(&e, &slot).expect("asked"), "new");
         assert_eq!(fx.fetches(), 3);
     }
 
@@ -772,21 +760,13 @@ mod tests {
         let slot = fx.slot(|_| Ok(("never".into(), 3600)));
         let t = Instant::now();
         let e = engine(&fx.cache, Duration::from_millis(400));
-        let err = e
-            .get_or_fetch(&slot, Freshness::margin(300))
-            .expect_err("gave up");
+        let err = served(&e, &slot).expect_err("gave up");
         assert_eq!(err.exit_code(), 5, "{err}");
         assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
         // With a cached credential still valid, that one is served instead.
         slot.put("cached", now() + 200, now() - 3000);
         let e = engine(&fx.cache, Duration::from_millis(200));
-        assert_eq!(
-            e.get_or_fetch(&slot, Freshness::margin(300))
-                .expect("stale")
-                .entry
-                .value,
-            "cached"
-        );
+        assert_eq!(served(&e, &slot).expect("stale"), "cached");
         assert_eq!(fx.fetches(), 0);
         drop(held);
     }
@@ -797,21 +777,10 @@ mod tests {
         let slot = fx.slot(|_| Err(Error::Network("down".into())));
         slot.put("cached", now() + 200, now() - 3000);
         let e = engine(&fx.cache, Duration::from_secs(5));
-        assert_eq!(
-            e.get_or_fetch(&slot, Freshness::margin(300))
-                .expect("stale")
-                .entry
-                .value,
-            "cached"
-        );
+        assert_eq!(served(&e, &slot).expect("stale"), "cached");
         // Not when it is nearly gone.
         slot.put("cached", now() + 30, now() - 3000);
-        assert_eq!(
-            e.get_or_fetch(&slot, Freshness::margin(300))
-                .expect_err("down")
-                .exit_code(),
-            5
-        );
+        assert_eq!(served(&e, &slot).expect_err("down").exit_code(), 5);
     }
 
     #[test]
@@ -821,32 +790,15 @@ mod tests {
         let e = engine(&fx.cache, Duration::from_secs(5));
         // Written under a clock two days ahead: obtained in the future, stale.
         slot.put("skewed", now() + 2 * 86400 + 3600, now() + 2 * 86400);
-        assert_eq!(
-            e.get_or_fetch(&slot, Freshness::margin(300))
-                .expect("fetched")
-                .entry
-                .value,
-            "v0"
-        );
+        assert_eq!(served(&e, &slot).expect("fetched"), "v0");
         // An expiry beyond the JWT's own exp is capped to it.
         let short = jwt(now() + 100);
         slot.put(&short, now() + 86400, now() - 1000);
         assert_eq!(cap_expiry(&short, now() + 86400), now() + 100);
-        let got = e
-            .get_or_fetch(&slot, Freshness::margin(300))
-            .expect("fetched");
-        assert_eq!(got.entry.value, "v1");
+        assert_eq!(served(&e, &slot).expect("fetched"), "v1");
         // A fetched credential that is already expired is an error.
         let expired = fx.slot(|_| Ok((jwt(now() - 10), 3600)));
-        let err = e
-            .get_or_fetch(
-                &expired,
-                Freshness {
-                    force: true,
-                    ..Freshness::margin(300)
-                },
-            )
-            .expect_err("expired");
+        let err = e.get_or_fetch(&expired, forced()).expect_err("expired");
         assert!(err.to_string().contains("expired"), "{err}");
     }
 
@@ -877,13 +829,7 @@ mod tests {
             .expect("chmod");
         let slot = fx.slot(|_| Ok(("fresh".into(), 3600)));
         let e = engine(&fx.cache, Duration::from_secs(5));
-        assert_eq!(
-            e.get_or_fetch(&slot, Freshness::margin(300))
-                .expect("served")
-                .entry
-                .value,
-            "fresh"
-        );
+        assert_eq!(served(&e, &slot).expect("served"), "fresh");
         std::fs::set_permissions(fx.cache.dir(), std::fs::Permissions::from_mode(0o700))
             .expect("chmod");
     }
@@ -898,9 +844,7 @@ mod tests {
         std::fs::create_dir_all(&elsewhere).expect("mkdir");
         std::os::unix::fs::symlink(&elsewhere, fx.cache.dir().join("test")).expect("symlink");
         let e = engine(&fx.cache, Duration::from_secs(5));
-        let err = e
-            .get_or_fetch(&slot, Freshness::margin(300))
-            .expect_err("refused");
+        let err = served(&e, &slot).expect_err("refused");
         assert_eq!(err.exit_code(), 2, "{err}");
         assert!(err.to_string().contains("symbolic link"), "{err}");
         assert!(err
@@ -912,9 +856,7 @@ mod tests {
         std::fs::remove_file(fx.cache.dir().join("test")).expect("rm");
         std::fs::create_dir_all(fx.cache.dir().join("test")).expect("mkdir");
         std::os::unix::fs::symlink(elsewhere.join("x"), slot.path()).expect("symlink");
-        let err = e
-            .get_or_fetch(&slot, Freshness::margin(300))
-            .expect_err("refused");
+        let err = served(&e, &slot).expect_err("refused");
         assert_eq!(err.exit_code(), 2, "{err}");
     }
 }

@@ -294,6 +294,14 @@ mod tests {
             .unwrap()
     }
 
+    /// Options that convert only the user of `context`.
+    fn in_context(context: &str) -> Options {
+        Options {
+            context: Some(context.into()),
+            profile: None,
+        }
+    }
+
     fn args_of(u: &Yaml) -> Vec<String> {
         u["exec"]["args"]
             .as_vec()
@@ -435,36 +443,15 @@ mod tests {
         );
         let all = convert(&two, &Options::default()).unwrap();
         assert_eq!(all.changes.len(), 2);
-        let one = convert(
-            &two,
-            &Options {
-                context: Some("aks-demo".into()),
-                profile: None,
-            },
-        )
-        .unwrap();
+        let one = convert(&two, &in_context("aks-demo")).unwrap();
         assert_eq!(one.changes.len(), 1);
         assert_eq!(one.changes[0].user, "clusterUser_rg-demo_aks-demo");
         let doc = parse(one.text.as_deref().unwrap()).unwrap();
         assert!(!user(&doc, "second")["auth-provider"].is_badvalue());
         // The other context's user is not an AKS user: nothing to do.
-        let other = convert(
-            LEGACY,
-            &Options {
-                context: Some("other".into()),
-                profile: None,
-            },
-        )
-        .unwrap();
+        let other = convert(LEGACY, &in_context("other")).unwrap();
         assert!(other.changes.is_empty() && other.text.is_none());
-        let e = convert(
-            LEGACY,
-            &Options {
-                context: Some("nope".into()),
-                profile: None,
-            },
-        )
-        .unwrap_err();
+        let e = convert(LEGACY, &in_context("nope")).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("nope"));
     }

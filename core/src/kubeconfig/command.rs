@@ -1,5 +1,5 @@
 //! `convert-kubeconfig` as a whole: find the kubeconfig ([`kubeconfig_path`]),
-//! read it, convert its AKS users ([`super::convert`]), write it back
+//! read it, convert its AKS users ([`super::convert()`]), write it back
 //! ([`write_atomic`]; or not, with `--dry-run`) and say what happened. Shared by
 //! `kubectl-entra convert-kubeconfig` and `entra-cred setup kubectl`, which
 //! print the report on stdout.

@@ -9,7 +9,7 @@
 //!   [`flow_for_login`];
 //! - `yaml`: reading and writing kubeconfig YAML ([`parse`], [`emit`]) and
 //!   splicing the converted users into the original text;
-//! - `convert`: the pure conversion, [`convert`] (text in, text out);
+//! - `convert`: the pure conversion, [`convert()`] (text in, text out);
 //! - [`command`]: the file work (which file, atomic write) and the report
 //!   of `convert-kubeconfig`.
 //!

@@ -1,31 +1,33 @@
-//! Reading and writing kubeconfig YAML: [`parse`] (one document, a mapping,
+//! Reading and writing kubeconfig YAML, with `yaml-rust2` (pure Rust,
+//! maintained, keeps mapping order): [`parse`] (one document, a mapping,
 //! nothing that cannot be written back), [`emit`] (block style, as kubectl
-//! writes), the file's leading comment block, and [`splice_users`], which
-//! replaces only the converted `users` items so that every other line keeps its
-//! bytes.
-//!
-//! YAML is read and written with `yaml-rust2` (pure Rust, maintained, keeps
-//! mapping order). In a block-style file (what kubectl writes) only the
-//! converted `users` items are replaced and every other line keeps its bytes,
-//! comments included; another layout is written whole, and then comments other
-//! than the file's leading comment block are not kept.
+//! writes), the file's leading comment block, and [`splice_users`]. In a
+//! block-style file (what kubectl writes) only the converted `users` items are
+//! replaced and every other line keeps its bytes, comments included; another
+//! layout is written whole, and then comments other than the file's leading
+//! comment block are not kept.
 
 use crate::error::{one_line, Error, Result};
 use yaml_rust2::yaml::Hash;
 use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 
+/// A YAML string.
 pub(super) fn s(v: &str) -> Yaml {
     Yaml::String(v.to_string())
 }
 
+/// The value of `key` in a mapping.
 pub(super) fn get<'a>(h: &'a Hash, key: &str) -> Option<&'a Yaml> {
     h.get(&s(key))
 }
 
+/// The string value of `key` in a mapping (`None` when absent or not a string).
 pub(super) fn get_str<'a>(h: &'a Hash, key: &str) -> Option<&'a str> {
     get(h, key).and_then(Yaml::as_str)
 }
 
+/// Whether the document holds a value that cannot be written back (a bad
+/// value or an alias).
 fn has_bad(y: &Yaml) -> bool {
     match y {
         Yaml::BadValue | Yaml::Alias(_) => true,

@@ -729,15 +729,21 @@ mod tests {
 
     #[test]
     fn unsatisfied_claims_are_exit_3() {
-        let ee = |error: &str| crate::error::EntraError {
-            error: error.into(),
-            code: Some(50076),
-            description: "AADSTS50076: MFA".into(),
-            status: 400,
+        // A refresh that Entra refused with `error`.
+        let refused = |error: &str| {
+            Error::from_entra(
+                "refreshing the token",
+                crate::error::EntraError {
+                    error: error.into(),
+                    code: Some(50076),
+                    description: "AADSTS50076: MFA".into(),
+                    status: 400,
+                },
+            )
         };
         let c = Claims::cp1();
         let e = unsatisfied(
-            Error::from_entra("refreshing the token", ee("interaction_required")),
+            refused("interaction_required"),
             Some(&c),
             "s/.default",
             "work",
@@ -748,19 +754,9 @@ mod tests {
         assert!(e
             .to_string()
             .contains("entra-cred token -p work --scope s/.default"));
-        let e = unsatisfied(
-            Error::from_entra("refreshing the token", ee("invalid_grant")),
-            Some(&c),
-            "s",
-            "default",
-        );
+        let e = unsatisfied(refused("invalid_grant"), Some(&c), "s", "default");
         assert_eq!(e.exit_code(), 4);
-        let e = unsatisfied(
-            Error::from_entra("refreshing the token", ee("interaction_required")),
-            None,
-            "s",
-            "default",
-        );
+        let e = unsatisfied(refused("interaction_required"), None, "s", "default");
         assert_eq!(e.exit_code(), 4);
     }
 }

@@ -495,37 +495,15 @@ impl Config {
                 .then(|| client_id.clone())
         });
 
-        let mut git_hosts = f
-            .git_hosts
-            .clone()
-            .map(HostList::into_vec)
-            .unwrap_or_default();
-        git_hosts.extend(
-            env("ENTRA_CRED_GIT_HOSTS")
-                .map(|s| split_hosts(&s))
-                .unwrap_or_default(),
-        );
-        let mut acr_hosts = f
-            .acr_hosts
-            .clone()
-            .map(HostList::into_vec)
-            .unwrap_or_default();
-        acr_hosts.extend(
-            env("ENTRA_CRED_ACR_HOSTS")
-                .map(|s| split_hosts(&s))
-                .unwrap_or_default(),
-        );
-
-        let mut artifacts_hosts = f
-            .artifacts_hosts
-            .clone()
-            .map(HostList::into_vec)
-            .unwrap_or_default();
-        artifacts_hosts.extend(
-            env("ENTRA_CRED_ARTIFACTS_HOSTS")
-                .map(|s| split_hosts(&s))
-                .unwrap_or_default(),
-        );
+        // A host list: the file's, then the variable's.
+        let hosts = |file: &Option<HostList>, var: &str| {
+            let mut list = file.clone().map(HostList::into_vec).unwrap_or_default();
+            list.extend(env(var).map(|s| split_hosts(&s)).unwrap_or_default());
+            list
+        };
+        let git_hosts = hosts(&f.git_hosts, "ENTRA_CRED_GIT_HOSTS");
+        let acr_hosts = hosts(&f.acr_hosts, "ENTRA_CRED_ACR_HOSTS");
+        let artifacts_hosts = hosts(&f.artifacts_hosts, "ENTRA_CRED_ARTIFACTS_HOSTS");
 
         Ok(Profile {
             name,

@@ -27,7 +27,6 @@ pub mod cae;
 pub mod cli;
 pub mod cloud;
 pub mod config;
-pub mod convert_kubeconfig;
 pub mod engine;
 pub mod entra;
 pub mod error;

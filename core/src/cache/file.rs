@@ -29,6 +29,24 @@ pub fn refuse(path: &Path, why: &str) -> Error {
     ))
 }
 
+/// Refuses (exit 2) a cache entry that belongs to another user; `meta` is
+/// the entry's own metadata (not followed through a symlink).
+pub fn check_owner(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.uid() != my_uid() {
+            return Err(refuse(
+                path,
+                &format!("it belongs to uid {}, not to uid {}", meta.uid(), my_uid()),
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
+    Ok(())
+}
+
 /// Checks one entry of the cache without following it: `Ok(false)` when it
 /// does not exist; an error (exit 2) when it is a symlink, of the wrong type
 /// (`dir` says which is wanted) or owned by another user.
@@ -49,16 +67,7 @@ pub fn check_entry(path: &Path, dir: bool) -> Result<bool> {
     if !dir && !ft.is_file() {
         return Err(refuse(path, "it is not a regular file"));
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if meta.uid() != my_uid() {
-            return Err(refuse(
-                path,
-                &format!("it belongs to uid {}, not to uid {}", meta.uid(), my_uid()),
-            ));
-        }
-    }
+    check_owner(path, &meta)?;
     Ok(true)
 }
 
@@ -152,16 +161,7 @@ pub fn read_checked(path: &Path) -> Result<Option<Vec<u8>>> {
     if !meta.is_file() {
         return Err(refuse(path, "it is not a regular file"));
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if meta.uid() != my_uid() {
-            return Err(refuse(
-                path,
-                &format!("it belongs to uid {}, not to uid {}", meta.uid(), my_uid()),
-            ));
-        }
-    }
+    check_owner(path, &meta)?;
     let mut buf = Vec::with_capacity(meta.len().min(1 << 20) as usize);
     f.read_to_end(&mut buf)
         .map_err(|e| Error::io("cannot read", path, &e))?;

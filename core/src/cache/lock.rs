@@ -43,16 +43,7 @@ fn open(path: &Path) -> Result<File> {
     if !meta.is_file() {
         return Err(file::refuse(path, "it is not a regular file"));
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if meta.uid() != file::my_uid() {
-            return Err(file::refuse(
-                path,
-                &format!("it belongs to uid {}", meta.uid()),
-            ));
-        }
-    }
+    file::check_owner(path, &meta)?;
     Ok(file)
 }
 

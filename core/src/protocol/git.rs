@@ -410,45 +410,50 @@ mod tests {
 
     #[test]
     fn prompting_rules() {
-        assert!(!prompting_forbidden(&env_of(&[])));
-        assert!(prompting_forbidden(&env_of(&[(
-            "GIT_TERMINAL_PROMPT",
-            "0"
-        )])));
-        assert!(prompting_forbidden(&env_of(&[(
-            "GIT_TERMINAL_PROMPT",
-            "false"
-        )])));
-        assert!(!prompting_forbidden(&env_of(&[(
-            "GIT_TERMINAL_PROMPT",
-            "1"
-        )])));
-        assert!(prompting_forbidden(&env_of(&[(
-            "GIT_CONFIG_PARAMETERS",
-            "'credential.Interactive'='false'"
-        )])));
-        assert!(prompting_forbidden(&env_of(&[(
-            "GIT_CONFIG_PARAMETERS",
-            "'credential.interactive=never'"
-        )])));
-        assert!(!prompting_forbidden(&env_of(&[(
-            "GIT_CONFIG_PARAMETERS",
-            "'credential.interactive'='false' 'credential.interactive'='true'"
-        )])));
-        assert!(prompting_forbidden(&env_of(&[
-            ("GIT_CONFIG_COUNT", "2"),
-            ("GIT_CONFIG_KEY_0", "core.x"),
-            ("GIT_CONFIG_VALUE_0", "1"),
-            ("GIT_CONFIG_KEY_1", "credential.interactive"),
-            ("GIT_CONFIG_VALUE_1", "no"),
-        ])));
-        // -c (GIT_CONFIG_PARAMETERS) is applied after GIT_CONFIG_COUNT, as in git.
-        assert!(!prompting_forbidden(&env_of(&[
-            ("GIT_CONFIG_COUNT", "1"),
-            ("GIT_CONFIG_KEY_0", "credential.interactive"),
-            ("GIT_CONFIG_VALUE_0", "false"),
-            ("GIT_CONFIG_PARAMETERS", "'credential.interactive'='auto'"),
-        ])));
-        assert!(!prompting_forbidden(&env_of(&[("GIT_CONFIG_COUNT", "x")])));
+        let cases: &[(&[(&str, &str)], bool)] = &[
+            (&[], false),
+            (&[("GIT_TERMINAL_PROMPT", "0")], true),
+            (&[("GIT_TERMINAL_PROMPT", "false")], true),
+            (&[("GIT_TERMINAL_PROMPT", "1")], false),
+            (
+                &[("GIT_CONFIG_PARAMETERS", "'credential.Interactive'='false'")],
+                true,
+            ),
+            (
+                &[("GIT_CONFIG_PARAMETERS", "'credential.interactive=never'")],
+                true,
+            ),
+            (
+                &[(
+                    "GIT_CONFIG_PARAMETERS",
+                    "'credential.interactive'='false' 'credential.interactive'='true'",
+                )],
+                false,
+            ),
+            (
+                &[
+                    ("GIT_CONFIG_COUNT", "2"),
+                    ("GIT_CONFIG_KEY_0", "core.x"),
+                    ("GIT_CONFIG_VALUE_0", "1"),
+                    ("GIT_CONFIG_KEY_1", "credential.interactive"),
+                    ("GIT_CONFIG_VALUE_1", "no"),
+                ],
+                true,
+            ),
+            // -c (GIT_CONFIG_PARAMETERS) is applied after GIT_CONFIG_COUNT, as in git.
+            (
+                &[
+                    ("GIT_CONFIG_COUNT", "1"),
+                    ("GIT_CONFIG_KEY_0", "credential.interactive"),
+                    ("GIT_CONFIG_VALUE_0", "false"),
+                    ("GIT_CONFIG_PARAMETERS", "'credential.interactive'='auto'"),
+                ],
+                false,
+            ),
+            (&[("GIT_CONFIG_COUNT", "x")], false),
+        ];
+        for (pairs, forbidden) in cases {
+            assert_eq!(prompting_forbidden(&env_of(pairs)), *forbidden, "{pairs:?}");
+        }
     }
 }

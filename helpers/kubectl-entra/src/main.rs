@@ -8,7 +8,6 @@
 use clap::{Parser, Subcommand};
 use entra_cred_core::broker::{Interaction, TokenRequest};
 use entra_cred_core::config::{Flow, Overrides, Profile};
-use entra_cred_core::convert_kubeconfig;
 use entra_cred_core::helper::{self, Helper, Reply, Step, Target};
 use entra_cred_core::kubeconfig::{self, AKS_SERVER_ID};
 use entra_cred_core::protocol::exec_credential::{self, ExecInfo, EXEC_INFO_VAR};
@@ -89,7 +88,7 @@ impl Helper for Kubectl {
             dry_run,
         }) = &args.cmd
         {
-            return convert_kubeconfig::run(
+            return kubeconfig::command::run(
                 args.profile.as_deref(),
                 kubeconfig.as_deref(),
                 context.as_deref(),

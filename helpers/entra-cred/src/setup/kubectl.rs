@@ -1,6 +1,6 @@
 //! `entra-cred setup kubectl [--kubeconfig F] [--context C] [--dry-run]`: converts the
 //! kubeconfig's AKS users to `kubectl-entra` in this process (the conversion and its report are
-//! core's [`entra_cred_core::convert_kubeconfig`], the same `kubectl-entra convert-kubeconfig`
+//! core's [`entra_cred_core::kubeconfig::command`], the same `kubectl-entra convert-kubeconfig`
 //! runs), and prints the report on stdout.
 
 use entra_cred_core::Result;
@@ -23,7 +23,7 @@ pub struct Args {
 /// Runs `setup kubectl`.
 pub fn run(args: &Args, profile: Option<&str>) -> Result<()> {
     super::check_profile(profile)?;
-    let report = entra_cred_core::convert_kubeconfig::run(
+    let report = entra_cred_core::kubeconfig::command::run(
         profile,
         args.kubeconfig.as_deref(),
         args.context.as_deref(),

@@ -1,11 +1,12 @@
-//! `convert-kubeconfig` as a whole: read the kubeconfig, convert its AKS users
-//! ([`crate::kubeconfig::convert`]), write it back (or not, with `--dry-run`) and
-//! say what happened. Shared by `kubectl-entra convert-kubeconfig` and
-//! `entra-cred setup kubectl`, which print the report on stdout.
+//! `convert-kubeconfig` as a whole: find the kubeconfig ([`kubeconfig_path`]),
+//! read it, convert its AKS users ([`super::convert()`]), write it back
+//! ([`write_atomic`]; or not, with `--dry-run`) and say what happened. Shared by
+//! `kubectl-entra convert-kubeconfig` and `entra-cred setup kubectl`, which
+//! print the report on stdout.
 
 use crate::kubeconfig;
 use crate::{Error, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Converts the kubeconfig `file` (default: KUBECONFIG's first file, else ~/.kube/config),
 /// only the user of `context` when given, carrying `-p profile` into the written users.
@@ -16,7 +17,7 @@ pub fn run(
     context: Option<&str>,
     dry_run: bool,
 ) -> Result<String> {
-    let path = kubeconfig::kubeconfig_path(file)?;
+    let path = kubeconfig_path(file)?;
     let shown = path.display().to_string();
     let text = match std::fs::read(&path) {
         Ok(b) => String::from_utf8(b).map_err(|_| {
@@ -89,7 +90,7 @@ pub fn run(
             if dry_run {
                 report.push_str(&format!("dry run: {shown} was not written\n"));
             } else {
-                kubeconfig::write_atomic(&path, new_text)?;
+                write_atomic(&path, new_text)?;
                 report.push_str(&format!("wrote {shown}\n"));
                 report.push_str(&next_step(profile, &out.changes));
             }
@@ -189,4 +190,66 @@ fn next_step(profile: Option<&str>, changes: &[kubeconfig::Change]) -> String {
         s.push_str(&format!("  {l}\n"));
     }
     s
+}
+
+/// The kubeconfig to convert: `flag`, else the first entry of `KUBECONFIG`
+/// (a path list), else `~/.kube/config`.
+pub fn kubeconfig_path(flag: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = flag {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(list) = std::env::var_os("KUBECONFIG") {
+        if let Some(first) = std::env::split_paths(&list).find(|p| !p.as_os_str().is_empty()) {
+            return Ok(first);
+        }
+    }
+    let home = crate::paths::home()
+        .ok_or_else(|| Error::Config("cannot find the home directory: give --kubeconfig".into()))?;
+    Ok(home.join(".kube").join("config"))
+}
+
+/// Replaces `path` with `text` atomically (a temporary file in the same
+/// directory, renamed over it), keeping the file's permissions. A symlink is
+/// followed: its target is replaced.
+pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mode = existing_mode(&target).unwrap_or(0o600);
+    crate::atomic::replace(&target, text.as_bytes(), mode)
+        .map_err(|e| Error::io("cannot write", &target, &e))
+}
+
+/// The permission bits of an existing file.
+fn existing_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_keeps_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config");
+        std::fs::write(&p, "old").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&p, "new").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
 }

@@ -208,30 +208,10 @@ pub fn kubeconfig_path(flag: Option<&Path>) -> Result<PathBuf> {
     Ok(home.join(".kube").join("config"))
 }
 
-/// Replaces `path` with `text` atomically (a temporary file in the same
-/// directory, renamed over it), keeping the file's permissions. A symlink is
-/// followed: its target is replaced.
+/// Replaces the kubeconfig `path` with `text` (the one rule for users' configuration files,
+/// [`crate::atomic::replace_config`]: a symlink's target is written, its mode kept).
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let mode = existing_mode(&target).unwrap_or(0o600);
-    crate::atomic::replace(&target, text.as_bytes(), mode)
-        .map_err(|e| Error::io("cannot write", &target, &e))
-}
-
-/// The permission bits of an existing file.
-fn existing_mode(path: &Path) -> Option<u32> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path)
-            .ok()
-            .map(|m| m.permissions().mode() & 0o7777)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        None
-    }
+    crate::atomic::replace_config(path, text.as_bytes(), 0o600)
 }
 
 #[cfg(test)]

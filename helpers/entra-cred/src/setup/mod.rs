@@ -117,55 +117,13 @@ pub fn read_text(path: &Path) -> Result<Option<String>> {
     }
 }
 
-/// The path to write: a symlink is followed to its target (so a dotfile manager's link stays).
-pub fn write_target(path: &Path) -> PathBuf {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).unwrap_or(path.to_path_buf()),
-        _ => path.to_path_buf(),
-    }
-}
+/// The path to write: a symlink is followed to its target (the core's rule for users' files).
+pub use entra_cred_core::atomic::write_target;
 
-/// Creates the parent directory of a new file (mode 0700 for directories we create).
-pub fn ensure_parent(path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            let mut b = fs::DirBuilder::new();
-            b.recursive(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::DirBuilderExt;
-                b.mode(0o700);
-            }
-            b.create(dir)
-                .map_err(|e| Error::io("cannot create the directory", dir, &e))?;
-        }
-    }
-    Ok(())
-}
-
-/// The mode of an existing file (Unix permission bits).
-#[cfg(unix)]
-pub fn file_mode(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::metadata(path)
-        .ok()
-        .map(|m| m.permissions().mode() & 0o7777)
-}
-
-/// The mode of an existing file (not tracked on this platform).
-#[cfg(not(unix))]
-pub fn file_mode(_path: &Path) -> Option<u32> {
-    None
-}
-
-/// Replaces `path` with `data` atomically: temporary file in the same directory with the old
-/// file's mode (else `new_mode`), flushed, renamed over the old one.
+/// Replaces `path` with `data` atomically, keeping the old file's mode (else `new_mode`)
+/// and following a symlink: [`entra_cred_core::atomic::replace_config`].
 pub fn write_atomic(path: &Path, data: &[u8], new_mode: u32) -> Result<()> {
-    let target = write_target(path);
-    ensure_parent(&target)?;
-    let mode = file_mode(&target).unwrap_or(new_mode);
-    entra_cred_core::atomic::replace(&target, data, mode)
-        .map_err(|e| Error::io("cannot write", &target, &e))
+    entra_cred_core::atomic::replace_config(path, data, new_mode)
 }
 
 /// What happened to a file.

@@ -103,6 +103,15 @@ impl Cloud {
         })
     }
 
+    /// The cloud names for messages: `public, usgov or china`.
+    pub fn names_shown() -> String {
+        let names = Cloud::ALL.map(Cloud::name);
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
+        }
+    }
+
     /// The ACR suffixes for messages: `*.azurecr.io, *.azurecr.us, *.azurecr.cn`.
     pub fn acr_suffixes_shown() -> String {
         Cloud::ALL
@@ -114,6 +123,11 @@ impl Cloud {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_for_messages() {
+        assert_eq!(Cloud::names_shown(), "public, usgov or china");
+    }
 
     #[test]
     fn parse_and_hosts() {

@@ -433,9 +433,10 @@ impl Config {
         let cloud = match f.cloud.as_deref() {
             Some(c) => Cloud::parse(c).ok_or_else(|| {
                 Error::Config(format!(
-                    "{}: unknown cloud '{}' (expected public, usgov or china)",
+                    "{}: unknown cloud '{}' (expected {})",
                     ctx("cloud"),
-                    one_line(c)
+                    one_line(c),
+                    Cloud::names_shown()
                 ))
             })?,
             None => Cloud::Public,

@@ -38,6 +38,9 @@ fuzz_target!(|data: &[u8]| {
         let name = text
             .strip_prefix("/var/opt/azcmagent/tokens/")
             .unwrap_or_else(|| panic!("accepted outside {DIR}: {text:?}"));
-        assert!(!name.contains('/') && name != "." && name != "..", "{text:?}");
+        assert!(
+            !name.contains('/') && name != "." && name != "..",
+            "{text:?}"
+        );
     }
 });

@@ -42,6 +42,6 @@ pub fn env_from(lines: &str) -> impl Fn(&str) -> Option<String> + '_ {
             .filter_map(|l| l.split_once('='))
             .filter(|(n, _)| *n == k)
             .map(|(_, v)| v.to_string())
-            .last()
+            .next_back()
     }
 }

@@ -7,7 +7,9 @@
 #[path = "proto_common.rs"]
 mod common;
 
-use entra_cred_core::cae::{claims_challenge, parse_challenges, request_claims, Claims, MAX_CLAIMS};
+use entra_cred_core::cae::{
+    claims_challenge, parse_challenges, request_claims, Claims, MAX_CLAIMS,
+};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

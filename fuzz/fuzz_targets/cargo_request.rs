@@ -28,14 +28,18 @@ fuzz_target!(|data: &[u8]| {
             let h = HostPort::parse(&host).expect("a built-in host reads");
             assert!(h.on_https_port(), "{host:?}");
             let h = h.host;
-            assert!(h == "pkgs.dev.azure.com" || h.ends_with(".pkgs.visualstudio.com"), "{h:?}");
+            assert!(
+                h == "pkgs.dev.azure.com" || h.ends_with(".pkgs.visualstudio.com"),
+                "{h:?}"
+            );
         }
         let _ = Service::Artifacts.serves(&host, headers);
     }
     if let Some(org) = organisation(url) {
         assert!(!org.is_empty() && org.len() <= 100);
         assert!(
-            org.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+            org.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
             "{org:?}"
         );
     }

@@ -73,7 +73,9 @@ fuzz_target!(|data: &[u8]| {
         let served = Service::Acr.serves(&name, &allow);
         assert_eq!(Service::Acr.serves(server, &allow), served, "{server:?}");
         if served && !builtin {
-            assert!(allow.iter().any(|e| normalize(e).is_some_and(|e| r.matches(&e))));
+            assert!(allow
+                .iter()
+                .any(|e| normalize(e).is_some_and(|e| r.matches(&e))));
         }
         let url = r.base_url();
         assert!(url == format!("http://{name}") || url == format!("https://{name}"));

@@ -26,10 +26,8 @@ fuzz_target!(|data: &[u8]| {
     match read_request(&mut cursor, 4096) {
         Ok(req) => {
             assert!(data.starts_with(req.as_bytes()));
-            let blank = req.ends_with("\n\n")
-                || req.ends_with("\n\r\n")
-                || req == "\n"
-                || req == "\r\n";
+            let blank =
+                req.ends_with("\n\n") || req.ends_with("\n\r\n") || req == "\n" || req == "\r\n";
             assert!(blank || req.len() == data.len(), "stopped early: {req:?}");
             if let (Ok(a), Ok(b)) = (parse(&req), parse(&String::from_utf8_lossy(data))) {
                 assert_eq!(a, b);

@@ -8,8 +8,7 @@
 mod common;
 
 use entra_cred_core::azure_repos::{
-    discovery_url, organisation, protocol_allowed, tenant_from_resource_header,
-    tenant_from_wwwauth,
+    discovery_url, organisation, protocol_allowed, tenant_from_resource_header, tenant_from_wwwauth,
 };
 use entra_cred_core::hostport::{bare_host, listed, HostPort};
 use entra_cred_core::hosts::Service;
@@ -55,7 +54,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(h) = &parsed {
         // The normalised host is one plain name: no path, userinfo, blank or upper case.
         assert!(!h.host.is_empty() && h.host.is_ascii());
-        assert!(!h.host.contains(['/', '@', '?', '#', '\\', '%', ' ']), "{host:?}");
+        assert!(
+            !h.host.contains(['/', '@', '?', '#', '\\', '%', ' ']),
+            "{host:?}"
+        );
         assert_eq!(h.host, h.host.to_ascii_lowercase());
         assert!(!h.host.ends_with('.'));
         assert_ne!(h.port, Some(0));
@@ -88,7 +90,8 @@ fuzz_target!(|data: &[u8]| {
     if listed(host, &entries) {
         let h = parsed.as_ref().expect("a listed host reads");
         assert!(entries.iter().any(|e| {
-            HostPort::parse(e).is_some_and(|e| e.host == h.host && e.port.is_none_or(|p| h.port == Some(p)))
+            HostPort::parse(e)
+                .is_some_and(|e| e.host == h.host && e.port.is_none_or(|p| h.port == Some(p)))
         }));
     }
 });

@@ -5,12 +5,12 @@
 // The shared pieces come from the first targets' helpers, so the two sets cannot drift apart.
 #[path = "common.rs"]
 mod base;
-/// A realistic "now" (the parsers take it as an argument).
-#[allow(unused_imports)]
-pub use base::NOW;
 /// An error as a binary prints it: one line, a known exit code.
 #[allow(unused_imports)]
 pub use base::assert_message as assert_error;
+/// A realistic "now" (the parsers take it as an argument).
+#[allow(unused_imports)]
+pub use base::NOW;
 
 /// Text shown to people on one line: no control character (unlike `common::assert_one_line`,
 /// surrounding blanks are allowed: protocol values are shown as they came).

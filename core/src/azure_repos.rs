@@ -6,7 +6,7 @@
 //! only when nothing else says, to one unauthenticated `HEAD`.
 
 use crate::cache::{file, Cache};
-use crate::config::{is_loopback_host, Origin, Profile, DEFAULT_TENANT};
+use crate::config::{Origin, Profile, DEFAULT_TENANT};
 use crate::error::Result;
 use crate::hostport::{bare_host, HostPort};
 use crate::http::{Http, Request, RetryPolicy};
@@ -40,11 +40,7 @@ fn visualstudio_org(host: &str) -> Option<&str> {
 /// Whether git may send credentials for `host` over `protocol`: `https`
 /// everywhere, `http` only to loopback hosts.
 pub fn protocol_allowed(protocol: &str, host: &str) -> bool {
-    match protocol {
-        "https" => true,
-        "http" => is_loopback_host(bare_host(host)),
-        _ => false,
-    }
+    crate::net::check_parts(protocol, bare_host(host), false).is_ok()
 }
 
 /// The organisation of a request: the subdomain of `*.visualstudio.com`,

@@ -43,8 +43,13 @@ impl std::fmt::Display for Refusal {
 /// Checks `u` against the rule. `allow_plain_http` is for the managed
 /// identity endpoints, which are plain http by design.
 pub fn check(u: &url::Url, allow_plain_http: bool) -> Result<(), Refusal> {
-    let host = u.host_str().unwrap_or("");
-    match u.scheme() {
+    check_parts(u.scheme(), u.host_str().unwrap_or(""), allow_plain_http)
+}
+
+/// [`check`] for a scheme and a host (no port; IPv6 brackets allowed) given
+/// apart, as git's credential requests give them.
+pub fn check_parts(scheme: &str, host: &str, allow_plain_http: bool) -> Result<(), Refusal> {
+    match scheme {
         "https" if !host.is_empty() => Ok(()),
         "https" => Err(Refusal::NoHost),
         "http" if host.is_empty() => Err(Refusal::NoHost),

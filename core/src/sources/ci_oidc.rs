@@ -9,7 +9,7 @@
 //! job that outlives one must not fail with AADSTS700024.
 
 use super::{AppSource, ClientAuth, Ctx};
-use crate::config::{is_loopback_host, Profile, DEFAULT_CLIENT_ID};
+use crate::config::{Profile, DEFAULT_CLIENT_ID};
 use crate::entra::TokenResponse;
 use crate::error::{one_line, Error, Result};
 use crate::http::{redact_url, Response};
@@ -59,17 +59,12 @@ pub fn endpoint(var: &str, raw: &str) -> Result<url::Url> {
             one_line(&redact_raw(raw))
         ))
     })?;
-    let host = u.host_str().unwrap_or("");
-    match u.scheme() {
-        "https" if !host.is_empty() => Ok(u),
-        "http" if is_loopback_host(host) => Ok(u),
-        "http" => Err(Error::Config(format!(
-            "{var}: {} uses plain http, which is allowed only for loopback hosts; use https",
-            redact_url(&u)
-        ))),
-        other => Err(Error::Config(format!(
-            "{var}: unsupported URL scheme '{}'",
-            one_line(other)
+    match crate::net::check(&u, false) {
+        Ok(()) => Ok(u),
+        Err(refusal) => Err(Error::Config(format!(
+            "{var}: {}: {}",
+            redact_url(&u),
+            one_line(&refusal.to_string())
         ))),
     }
 }

@@ -375,16 +375,9 @@ pub fn registry_error_detail(body: &str) -> Option<String> {
             (true, false) => msg.to_string(),
             (true, true) => return None,
         }
-    } else if v.get("error").is_some_and(serde_json::Value::is_object) {
-        // The Azure shape: {"error": {"code", "message"}}.
-        crate::azure_error::parse_error(body, 0)?.to_string()
-    } else if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-        match v.get("error_description").and_then(|d| d.as_str()) {
-            Some(d) => format!("{e}: {d}"),
-            None => e.to_string(),
-        }
     } else {
-        return None;
+        // The Azure shape ({"error": {"code", "message"}}) or the OAuth one: the one reader.
+        crate::azure_error::parse_error(body, 0)?.to_string()
     };
     let line = one_line(&text);
     Some(if line.chars().count() > 200 {

@@ -655,6 +655,48 @@ users:
     )
 }
 
+/// Runs the `openssl` CLI in `dir` (test certificates are made fresh, never committed); panics
+/// with its standard error when it fails.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (the CLI) is needed to make test certificates");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A self-signed certificate made with `openssl req -x509` and the key options `key`
+/// (`["-newkey", "rsa:2048"]`, ...), as `<name>.crt` and `<name>.key` in `dir`:
+/// `(<name>.pem holding the certificate then the key, the certificate's DER)`.
+pub fn test_certificate(dir: &Path, name: &str, key: &[&str]) -> (PathBuf, Vec<u8>) {
+    let (k, c) = (format!("{name}.key"), format!("{name}.crt"));
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=entra-cred e2e",
+    ];
+    args.extend_from_slice(key);
+    args.extend_from_slice(&["-keyout", &k, "-out", &c]);
+    openssl(dir, &args);
+    let crt = std::fs::read_to_string(dir.join(&c)).expect("crt");
+    let key_text = std::fs::read_to_string(dir.join(&k)).expect("key");
+    let pem = dir.join(format!("{name}.pem"));
+    std::fs::write(&pem, format!("{crt}{key_text}")).expect("pem");
+    (
+        pem,
+        emulator::services::certs::cert_from_text(&crt).expect("der"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,11 +5,10 @@
 //! git recovers from a token the resource revoked the CAE way on its next command.
 
 use base64::Engine;
-use e2e::emulator::services::{cae, certs, repos};
+use e2e::emulator::services::{cae, repos};
 use e2e::emulator::LoggedRequest;
 use e2e::{run, Endpoint, RunOutput, TestEnv};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -74,42 +73,6 @@ fn login(env: &TestEnv) {
     entra_cred(env, &["login"]).ok();
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl (the CLI) is needed to make test certificates");
-    assert!(out.status.success(), "openssl {args:?}");
-}
-
-/// A self-signed RSA certificate with its key in one PEM: `(pem path, certificate DER)`.
-fn make_cert(dir: &Path) -> (PathBuf, Vec<u8>) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=cae e2e",
-            "-newkey",
-            "rsa:2048",
-            "-keyout",
-            "app.key",
-            "-out",
-            "app.crt",
-        ],
-    );
-    let crt = std::fs::read_to_string(dir.join("app.crt")).expect("crt");
-    let key = std::fs::read_to_string(dir.join("app.key")).expect("key");
-    let pem = dir.join("app.pem");
-    std::fs::write(&pem, format!("{crt}{key}")).expect("pem");
-    (pem, certs::cert_from_text(&crt).expect("der"))
-}
-
 const ISSUER: &str = "https://oidc.example/issuer/cae";
 const SUBJECT: &str = "system:serviceaccount:default:cae";
 
@@ -128,7 +91,7 @@ fn app_grants(cae_var: Option<&str>) -> (TestEnv, Vec<(String, &'static str)>) {
     tokens.push((token(&env, ARM, &[]), "https://management.azure.com"));
     let dir = env.root().join("cert");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let (pem, der) = make_cert(&dir);
+    let (pem, der) = e2e::test_certificate(&dir, "app", &["-newkey", "rsa:2048"]);
     env.state().add_client_certificate(APP, &der);
     env.set_env("AZURE_CLIENT_SECRET", "");
     env.set_env("AZURE_CLIENT_CERTIFICATE_PATH", pem.to_str().expect("utf8"));

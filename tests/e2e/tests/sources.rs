@@ -9,7 +9,6 @@ use e2e::emulator::services::{certs, imds};
 use e2e::{run, Endpoint, Fault, RunOutput, TestEnv};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
@@ -83,43 +82,8 @@ fn verified(env: &TestEnv, out: &RunOutput, aud: &str) -> entra_emulator::Claims
     c
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl (the CLI) is needed to make test certificates");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A self-signed certificate and key: `(pem with key, certificate DER)`.
-fn make_cert(dir: &Path, name: &str, key: &[&str]) -> (PathBuf, Vec<u8>) {
-    let (k, c) = (format!("{name}.key"), format!("{name}.crt"));
-    let mut args = vec![
-        "req",
-        "-x509",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=entra-cred e2e",
-    ];
-    args.extend_from_slice(key);
-    args.extend_from_slice(&["-keyout", &k, "-out", &c]);
-    openssl(dir, &args);
-    let crt = std::fs::read_to_string(dir.join(&c)).expect("crt");
-    let pem = dir.join(format!("{name}.pem"));
-    let key_text = std::fs::read_to_string(dir.join(&k)).expect("key");
-    std::fs::write(&pem, format!("{crt}{key_text}")).expect("pem");
-    (pem, certs::cert_from_text(&crt).expect("der"))
-}
-
 fn rsa(dir: &Path, name: &str) -> (PathBuf, Vec<u8>) {
-    make_cert(dir, name, &["-newkey", "rsa:2048"])
+    e2e::test_certificate(dir, name, &["-newkey", "rsa:2048"])
 }
 
 // ----- client secret ---------------------------------------------------------------------------
@@ -209,7 +173,7 @@ fn client_certificate_pkcs12_and_failures() {
     let d = dir.path();
     let (_, der) = rsa(d, "app");
     let (other_pem, _) = rsa(d, "other");
-    openssl(
+    e2e::openssl(
         d,
         &[
             "pkcs12",
@@ -276,7 +240,7 @@ fn client_certificate_pkcs12_and_failures() {
         "does not match",
     );
 
-    let (ec, _) = make_cert(
+    let (ec, _) = e2e::test_certificate(
         d,
         "ec",
         &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],

@@ -408,6 +408,19 @@ impl TestEnv {
         TestEnv::with_options(Options::default())
     }
 
+    /// A test environment whose emulator knows application `app` with client secret `secret`,
+    /// and whose helpers sign in as it (`AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` and
+    /// `AZURE_TENANT_ID` set: `flow = auto` picks the client secret).
+    pub fn with_app(app: &str, secret: &str) -> TestEnv {
+        let mut opts = Options::default();
+        opts.clients.push((app.into(), secret.into()));
+        let mut env = TestEnv::with_options(opts);
+        env.set_env("AZURE_CLIENT_ID", app);
+        env.set_env("AZURE_CLIENT_SECRET", secret);
+        env.set_env("AZURE_TENANT_ID", emulator::DEFAULT_TENANT);
+        env
+    }
+
     pub fn with_options(opts: Options) -> TestEnv {
         let emu = Emulator::start(opts).expect("start emulator");
         let dir = tempfile::Builder::new()

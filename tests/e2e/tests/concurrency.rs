@@ -128,12 +128,7 @@ fn requests_per_scope(env: &TestEnv, grant: &str) -> BTreeMap<String, usize> {
 
 #[test]
 fn two_hundred_processes_on_a_cold_cache_make_one_request_per_scope() {
-    let mut opts = Options::default();
-    opts.clients.push((APP.into(), APP_SECRET.into()));
-    let mut env = TestEnv::with_options(opts);
-    env.set_env("AZURE_CLIENT_ID", APP);
-    env.set_env("AZURE_CLIENT_SECRET", APP_SECRET);
-    env.set_env("AZURE_TENANT_ID", entra_emulator::DEFAULT_TENANT);
+    let env = TestEnv::with_app(APP, APP_SECRET);
     storm(&env, 200, "client_credentials");
     assert_eq!(
         env.state().count(Endpoint::Token),

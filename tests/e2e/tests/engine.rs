@@ -126,12 +126,7 @@ fn forty_parallel_git_gets_with_200_second_tokens_make_at_most_two_requests() {
 
 #[test]
 fn twenty_callers_behind_a_hanging_endpoint_all_end_within_the_budget() {
-    let mut opts = Options::default();
-    opts.clients.push((APP.into(), APP_SECRET.into()));
-    let mut env = TestEnv::with_options(opts);
-    env.set_env("AZURE_CLIENT_ID", APP);
-    env.set_env("AZURE_CLIENT_SECRET", APP_SECRET);
-    env.set_env("AZURE_TENANT_ID", DEFAULT_TENANT);
+    let mut env = TestEnv::with_app(APP, APP_SECRET);
     env.set_env("ENTRA_CRED_HTTP_TIMEOUT", "4");
     env.emu()
         .inject(Fault::delay(Endpoint::Token, Duration::from_secs(60)).times(1000));
@@ -297,12 +292,7 @@ struct Case {
 
 impl Case {
     fn new(who: Who, other: Who) -> Case {
-        let mut opts = Options::default();
-        opts.clients.push((APP.into(), APP_SECRET.into()));
-        let mut env = TestEnv::with_options(opts);
-        env.set_env("AZURE_CLIENT_ID", APP);
-        env.set_env("AZURE_CLIENT_SECRET", APP_SECRET);
-        env.set_env("AZURE_TENANT_ID", DEFAULT_TENANT);
+        let env = TestEnv::with_app(APP, APP_SECRET);
         // The ordinary user must reach the test's directory.
         set_mode(env.root(), 0o755);
         set_mode(&env.home(), 0o755);

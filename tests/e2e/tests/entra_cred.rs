@@ -45,13 +45,7 @@ fn aud_of(env: &TestEnv, token: &str) -> String {
 }
 
 fn app_env() -> TestEnv {
-    let mut opts = Options::default();
-    opts.clients.push((APP.into(), APP_SECRET.into()));
-    let mut env = TestEnv::with_options(opts);
-    env.set_env("AZURE_CLIENT_ID", APP);
-    env.set_env("AZURE_CLIENT_SECRET", APP_SECRET);
-    env.set_env("AZURE_TENANT_ID", entra_emulator::DEFAULT_TENANT);
-    env
+    TestEnv::with_app(APP, APP_SECRET)
 }
 
 #[test]

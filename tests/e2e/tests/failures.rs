@@ -17,13 +17,7 @@ const APP: &str = "11111111-2222-3333-4444-555555555555";
 const APP_SECRET: &str = "app-secret-value-0123456789";
 
 fn app_env() -> TestEnv {
-    let mut opts = Options::default();
-    opts.clients.push((APP.into(), APP_SECRET.into()));
-    let mut env = TestEnv::with_options(opts);
-    env.set_env("AZURE_CLIENT_ID", APP);
-    env.set_env("AZURE_CLIENT_SECRET", APP_SECRET);
-    env.set_env("AZURE_TENANT_ID", entra_emulator::DEFAULT_TENANT);
-    env
+    TestEnv::with_app(APP, APP_SECRET)
 }
 
 fn entra_cred(env: &TestEnv, args: &[&str]) -> RunOutput {

@@ -153,13 +153,8 @@ fn debug_logs_of_every_user_flow_hold_no_secret() {
 
 #[test]
 fn debug_logs_of_the_client_secret_flow_hold_no_secret() {
-    let mut opts = Options::default();
-    opts.clients.push((APP.into(), APP_SECRET.into()));
-    let mut env = TestEnv::with_options(opts);
+    let mut env = TestEnv::with_app(APP, APP_SECRET);
     env.set_env("ENTRA_CRED_LOG", "debug");
-    env.set_env("AZURE_CLIENT_ID", APP);
-    env.set_env("AZURE_CLIENT_SECRET", APP_SECRET);
-    env.set_env("AZURE_TENANT_ID", entra_emulator::DEFAULT_TENANT);
     env.emu()
         .inject(Fault::status(Endpoint::Token, 503).times(1));
     let out = debug_run(&env, &["token", "--scope", ARM]);

@@ -439,28 +439,30 @@ fn cache_dir_cases(who: Who, other: Who) {
     }
 }
 
-#[test]
-fn cache_directory_cases_as_root() {
+/// Runs the cache directory cases as root (`as_root`) or as an ordinary user made for the test,
+/// with the other one owning "someone else's" files; says SKIPPED where it cannot.
+fn cache_dir_cases_run(as_root: bool) {
     if !is_root() {
-        eprintln!("SKIPPED: not running as root, so the root cases cannot run here");
-        return;
-    }
-    let Some((u, g)) = ordinary_user() else {
-        eprintln!("SKIPPED: no ordinary user (useradd failed) to own the other user's files");
-        return;
-    };
-    cache_dir_cases(Who::Root, Who::User(u, g));
-}
-
-#[test]
-fn cache_directory_cases_as_an_ordinary_user() {
-    if !is_root() {
-        eprintln!("SKIPPED: switching to another user needs root (setpriv)");
+        eprintln!("SKIPPED: the cases need root (for setpriv and the other user's files)");
         return;
     }
     let Some((u, g)) = ordinary_user() else {
         eprintln!("SKIPPED: no ordinary user (useradd failed)");
         return;
     };
-    cache_dir_cases(Who::User(u, g), Who::Root);
+    if as_root {
+        cache_dir_cases(Who::Root, Who::User(u, g));
+    } else {
+        cache_dir_cases(Who::User(u, g), Who::Root);
+    }
+}
+
+#[test]
+fn cache_directory_cases_as_root() {
+    cache_dir_cases_run(true);
+}
+
+#[test]
+fn cache_directory_cases_as_an_ordinary_user() {
+    cache_dir_cases_run(false);
 }

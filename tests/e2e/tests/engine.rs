@@ -124,13 +124,9 @@ fn forty_parallel_git_gets_with_200_second_tokens_make_at_most_two_requests() {
     assert!((1..=2).contains(&made), "{made} requests");
 }
 
-#[test]
-fn twenty_callers_behind_a_hanging_endpoint_all_end_within_the_budget() {
-    let mut env = TestEnv::with_app(APP, APP_SECRET);
-    env.set_env("ENTRA_CRED_HTTP_TIMEOUT", "4");
-    env.emu()
-        .inject(Fault::delay(Endpoint::Token, Duration::from_secs(60)).times(1000));
-    let outs = spawn_many(
+/// Twenty `entra-cred token --scope ARM` started at once.
+fn twenty_tokens(env: &TestEnv) -> Vec<RunOutput> {
+    spawn_many(
         20,
         |_| {
             let mut c = env.cmd("entra-cred");
@@ -139,7 +135,16 @@ fn twenty_callers_behind_a_hanging_endpoint_all_end_within_the_budget() {
         },
         None,
         T,
-    );
+    )
+}
+
+#[test]
+fn twenty_callers_behind_a_hanging_endpoint_all_end_within_the_budget() {
+    let mut env = TestEnv::with_app(APP, APP_SECRET);
+    env.set_env("ENTRA_CRED_HTTP_TIMEOUT", "4");
+    env.emu()
+        .inject(Fault::delay(Endpoint::Token, Duration::from_secs(60)).times(1000));
+    let outs = twenty_tokens(&env);
     let slowest = outs.iter().map(|o| o.elapsed).max().unwrap_or_default();
     eprintln!("20 callers, hanging token endpoint, 4 s budget: slowest {slowest:?}");
     for o in &outs {
@@ -164,16 +169,7 @@ fn twenty_callers_behind_one_revoked_refresh_token_make_at_most_two_requests() {
     e2e::age_cache(&env.cache_dir(), 60);
     env.state().revoke_refresh_tokens();
     let before = env.state().count_grant("refresh_token");
-    let outs = spawn_many(
-        20,
-        |_| {
-            let mut c = env.cmd("entra-cred");
-            c.args(["token", "--scope", ARM]);
-            c
-        },
-        None,
-        T,
-    );
+    let outs = twenty_tokens(&env);
     for o in &outs {
         assert_eq!(o.code, 4, "{}", o.stderr);
         assert!(o.stderr.contains("AADSTS"), "{}", o.stderr);

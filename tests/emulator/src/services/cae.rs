@@ -36,7 +36,8 @@ pub struct Requested {
     pub present: bool,
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
+/// A JSON string or array of strings (`aud`, a claims challenge's `values`) as a list.
+pub(crate) fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(a)) => a

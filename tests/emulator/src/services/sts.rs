@@ -221,15 +221,7 @@ fn assume_role_with_web_identity(state: &State, req: &Req) -> Resp {
             )
         }
     };
-    let auds: Vec<String> = match claims.get("aud") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
-    };
+    let auds = super::cae::strings(claims.get("aud"));
     let cfg = state.with_ext(|d: &mut Data| d.config.clone());
     let norm = |s: &str| s.trim_end_matches('/').to_string();
     let aud_ok = auds

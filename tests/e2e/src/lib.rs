@@ -668,6 +668,40 @@ users:
     )
 }
 
+/// Serves a bare repository `<org>/proj/repo` (one commit on `main`, pushed through the file
+/// system: no credentials involved) from the emulator's Azure Repos service under
+/// `<root>/repos`, and writes a global git config in the test's HOME that uses credential
+/// helper `helper` with `useHttpPath`. Returns the bare repository's path.
+pub fn serve_azure_repo(env: &TestEnv, org: &str, helper: &str) -> PathBuf {
+    let git = |dir: &Path, args: &[&str]| {
+        let mut c = env.tool("git");
+        c.current_dir(dir).args(args);
+        run(&mut c, None, Duration::from_secs(30)).ok();
+    };
+    let root = env.root().join("repos");
+    let bare = root.join(org).join("proj").join("repo.git");
+    std::fs::create_dir_all(&bare).expect("mkdir");
+    let bare_s = bare.to_string_lossy().into_owned();
+    git(&root, &["init", "-q", "--bare", "-b", "main", &bare_s]);
+    for (k, v) in [
+        ("user.name", "E2E"),
+        ("user.email", "e2e@example.invalid"),
+        ("init.defaultBranch", "main"),
+        ("credential.helper", helper),
+        ("credential.useHttpPath", "true"),
+    ] {
+        git(env.root(), &["config", "--global", k, v]);
+    }
+    let seed = env.root().join("seed");
+    git(env.root(), &["init", "-q", "seed"]);
+    std::fs::write(seed.join("README"), "hello\n").expect("write");
+    git(&seed, &["add", "README"]);
+    git(&seed, &["commit", "-qm", "seed"]);
+    git(&seed, &["push", "-q", &bare_s, "HEAD:refs/heads/main"]);
+    env.emu().set_repos_root(&root);
+    bare
+}
+
 /// Runs the `openssl` CLI in `dir` (test certificates are made fresh, never committed); panics
 /// with its standard error when it fails.
 pub fn openssl(dir: &Path, args: &[&str]) {

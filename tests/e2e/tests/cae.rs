@@ -374,40 +374,7 @@ impl Git {
         env.set_env("AZURE_CLIENT_ID", APP);
         env.set_env("AZURE_CLIENT_SECRET", SECRET);
         let g = Git { env, base, host };
-        let root = g.env.root().join("repos");
-        let bare = root.join(ORG).join("proj").join("repo.git");
-        std::fs::create_dir_all(&bare).expect("mkdir");
-        g.git_ok(&[
-            "init",
-            "-q",
-            "--bare",
-            "-b",
-            "main",
-            bare.to_str().expect("u"),
-        ]);
-        for (k, v) in [
-            ("user.name", "E2E"),
-            ("user.email", "e2e@example.invalid"),
-            ("credential.helper", "entra"),
-            ("credential.useHttpPath", "true"),
-        ] {
-            g.git_ok(&["config", "--global", k, v]);
-        }
-        let seed = g.env.root().join("seed");
-        g.git_ok(&["init", "-q", seed.to_str().expect("u")]);
-        std::fs::write(seed.join("README"), "hello\n").expect("write");
-        let s = seed.to_str().expect("u");
-        g.git_ok(&["-C", s, "add", "README"]);
-        g.git_ok(&["-C", s, "commit", "-qm", "seed"]);
-        g.git_ok(&[
-            "-C",
-            s,
-            "push",
-            "-q",
-            bare.to_str().expect("u"),
-            "HEAD:refs/heads/main",
-        ]);
-        g.env.emu().set_repos_root(&root);
+        e2e::serve_azure_repo(&g.env, ORG, "entra");
         g
     }
 

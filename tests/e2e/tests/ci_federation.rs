@@ -230,48 +230,7 @@ fn prepare(env: &mut TestEnv, client: Client) {
             env.set_env("ENTRA_CRED_GIT_HOSTS", base.trim_start_matches("http://"));
             env.set_env("GIT_TERMINAL_PROMPT", "0");
             repos::set_org_tenant(env.state(), ORG, TENANT);
-            let root = env.root().join("repos");
-            let bare = root.join(ORG).join("proj").join("repo.git");
-            std::fs::create_dir_all(&bare).expect("mkdir");
-            git(
-                env,
-                &root,
-                &[
-                    "init",
-                    "-q",
-                    "--bare",
-                    "-b",
-                    "main",
-                    &bare.to_string_lossy(),
-                ],
-            )
-            .ok();
-            for (k, v) in [
-                ("user.name", "CI"),
-                ("user.email", "ci@example.invalid"),
-                ("init.defaultBranch", "main"),
-                ("credential.helper", "entra"),
-                ("credential.useHttpPath", "true"),
-            ] {
-                git(env, env.root(), &["config", "--global", k, v]).ok();
-            }
-            let seed = env.root().join("seed");
-            git(env, env.root(), &["init", "-q", "seed"]).ok();
-            std::fs::write(seed.join("README"), "hello\n").expect("write");
-            git(env, &seed, &["add", "README"]).ok();
-            git(env, &seed, &["commit", "-qm", "seed"]).ok();
-            git(
-                env,
-                &seed,
-                &[
-                    "push",
-                    "-q",
-                    &bare.to_string_lossy(),
-                    "HEAD:refs/heads/main",
-                ],
-            )
-            .ok();
-            env.emu().set_repos_root(&root);
+            e2e::serve_azure_repo(env, ORG, "entra");
         }
         Client::Skopeo => {
             let reg = registry(env);

@@ -36,33 +36,8 @@ impl Git {
         let host = base.trim_start_matches("http://").to_string();
         env.set_env("ENTRA_CRED_GIT_HOSTS", &host);
         env.set_env("GIT_TERMINAL_PROMPT", "0");
-        let root = env.root().join("repos");
         let g = Git { env, base, host };
-        let bare = root.join(ORG).join("proj").join("repo.git");
-        std::fs::create_dir_all(&bare).expect("mkdir");
-        g.git_ok(&root, &["init", "-q", "--bare", "-b", "main"], Some(&bare));
-        for (k, v) in [
-            ("user.name", "E2E"),
-            ("user.email", "e2e@example.invalid"),
-            ("init.defaultBranch", "main"),
-            ("credential.helper", helper),
-            ("credential.useHttpPath", "true"),
-        ] {
-            g.git_ok(g.env.root(), &["config", "--global", k, v], None);
-        }
-        // Seed one commit through the file system (no credentials involved).
-        let seed = g.env.root().join("seed");
-        g.git_ok(g.env.root(), &["init", "-q", "seed"], None);
-        std::fs::write(seed.join("README"), "hello\n").expect("write");
-        g.git_ok(&seed, &["add", "README"], None);
-        g.git_ok(&seed, &["commit", "-qm", "seed"], None);
-        let bare_s = bare.to_string_lossy().into_owned();
-        g.git_ok(
-            &seed,
-            &["push", "-q", &bare_s, "HEAD:refs/heads/main"],
-            None,
-        );
-        g.env.emu().set_repos_root(&root);
+        e2e::serve_azure_repo(&g.env, ORG, helper);
         g
     }
 
